@@ -1,0 +1,203 @@
+"""For each (defense, image), build a record: training what is missing, then certifying.
+
+Library code: yields records and reports progress through callbacks; never prints.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.checkpoints import (
+    Checkpoint,
+    atomic_torch_save,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
+from bench.configs import AblationConfig, CertifyConfig, TrainConfig, config_dict, config_hash
+from bench.data import Dataset, MnistSplits
+from bench.errors import InputError
+from bench.seeding import image_generator
+from bench.store import CertifyRecord
+from bench.training import (
+    TrainState,
+    build_base_classifier,
+    evaluate_sample_accuracy,
+    to_float,
+    train_base_classifier,
+)
+from defenses.ablation import RandomizedAblation
+from defenses.stats import predict_from_counts
+
+__all__ = [
+    "CertifyJob",
+    "certify_images",
+    "checkpoint_path",
+    "load_defense",
+    "train_defense",
+]
+
+log = logging.getLogger(__name__)
+
+
+def checkpoint_path(models: Path, config: AblationConfig) -> Path:
+    return Path(models) / f"{config.name}.pt"
+
+
+def _partial_path(models: Path, config: AblationConfig) -> Path:
+    return Path(models) / f"{config.name}.partial.pt"
+
+
+def _data_info(data: Dataset) -> dict[str, Any]:
+    return {"fingerprint": data.fingerprint, "source": data.source, "images": len(data)}
+
+
+def train_defense(
+    config: AblationConfig,
+    train: TrainConfig,
+    splits: MnistSplits,
+    models: Path,
+    *,
+    device: torch.device | str = "cpu",
+    force: bool = False,
+    on_step: Callable[[int], None] | None = None,
+    on_epoch: Callable[[TrainState], None] | None = None,
+) -> tuple[Path, bool]:
+    """Train and save a defense's base classifier unless an identical one exists.
+
+    Resumes from the per-epoch partial checkpoint when it has the same configs. Returns the
+    checkpoint path and whether training ran. InputError when a checkpoint with another training
+    config exists and ``force`` is not set.
+    """
+    final, partial = checkpoint_path(models, config), _partial_path(models, config)
+    defense_d, train_d = config_dict(config), config_dict(train)
+    data_info = _data_info(splits.train)
+    if final.exists() and not force:
+        existing = load_checkpoint(final, defense_d)
+        if existing.train == train_d and existing.train_data == data_info:
+            return final, False
+        raise InputError(
+            f"{final} exists, trained with another recipe or data ({existing.train}, "
+            f"{existing.train_data}). Pass --force to retrain it, or use another --models DIR."
+        )
+    resume = None
+    if partial.exists():
+        raw = torch.load(partial, map_location="cpu", weights_only=True)
+        if raw.get("defense") == defense_d and raw.get("train") == train_d and \
+                raw.get("train_data") == data_info:
+            resume = TrainState(**raw["state"])
+            log.info("resuming %s after epoch %d", config.name, resume.epoch)
+
+    def save_partial(state: TrainState) -> None:
+        atomic_torch_save({"defense": defense_d, "train": train_d, "train_data": data_info,
+                           "state": vars(state)}, partial)
+        if on_epoch is not None:
+            on_epoch(state)
+
+    model, state = train_base_classifier(config, train, splits.train, device=device,
+                                         resume=resume, on_step=on_step, on_epoch=save_partial)
+    metrics: dict[str, Any] = {
+        "train_seconds": state.seconds,
+        "epochs": state.epoch,
+        "history": state.history,
+        "test_sample_accuracy": evaluate_sample_accuracy(model, config, splits.test,
+                                                         train.seed, device=device),
+        "test_fingerprint": splits.test.fingerprint,
+    }
+    save_checkpoint(final, model, defense_d, train_d, data_info, metrics)
+    partial.unlink(missing_ok=True)
+    return final, True
+
+
+def load_defense(
+    config: AblationConfig,
+    certify: CertifyConfig,
+    models: Path,
+    *,
+    device: torch.device | str = "cpu",
+) -> tuple[RandomizedAblation, Checkpoint]:
+    """The smoothed classifier of a trained checkpoint (InputError when missing or mismatched)."""
+    checkpoint = load_checkpoint(checkpoint_path(models, config), config_dict(config))
+    model = load_weights(build_base_classifier(config), checkpoint).to(device)
+    defense = RandomizedAblation(
+        model, config.k, encoding=config.encoding, n0=certify.n0, n=certify.n,
+        alpha=certify.alpha, abstain=certify.abstain, fill=config.fill,
+        num_classes=config.num_classes, batch_size=certify.batch_size, device=device,
+        name=config.name,
+    )
+    return defense, checkpoint
+
+
+@dataclass(frozen=True)
+class CertifyJob:
+    """What identifies a certification run's records: configs, model and seed."""
+
+    config: AblationConfig
+    certify: CertifyConfig
+    model_id: str
+    seed: int
+
+    @property
+    def config_json(self) -> str:
+        return json.dumps(
+            {"defense": config_dict(self.config),
+             "certify": config_dict(self.certify, exclude=("batch_size",)),
+             "model_id": self.model_id},
+            sort_keys=True,
+        )
+
+    @property
+    def run_hash(self) -> str:
+        return config_hash(json.loads(self.config_json))
+
+
+def _check_images(x: torch.Tensor, indices: Sequence[int]) -> None:
+    if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+        raise InputError(f"images {list(indices)[:5]}... have NaN or out-of-range pixels")
+
+
+def certify_images(
+    defense: RandomizedAblation,
+    job: CertifyJob,
+    data: Dataset,
+    indices: Sequence[int],
+) -> Iterator[CertifyRecord]:
+    """CERTIFY (and PREDICT from the same N votes) each image; yields one record per image.
+
+    Image i's ablations come from a generator seeded by (seed, i, "certify"), so records do not
+    depend on the order, the grouping or a resume. Images are grouped so that one call holds
+    about 8,192 ablations (many images at small N, one at N = 10,000).
+    """
+    per_call = max(1, 8192 // max(job.certify.n0, job.certify.n))
+    for start in range(0, len(indices), per_call):
+        group = list(indices[start : start + per_call])
+        x = to_float(data.images[group])
+        _check_images(x, group)
+        gens = [image_generator(job.seed, i, "certify") for i in group]
+        began = time.perf_counter()
+        certs = defense.certify(x, gens)
+        seconds = (time.perf_counter() - began) / len(group)
+        for i, cert in zip(group, certs, strict=True):
+            label = int(data.labels[i])
+            prediction, pvalue = predict_from_counts(cert.counts, job.certify.alpha)
+            correct = cert.label == label
+            yield CertifyRecord(
+                run_hash=job.run_hash, defense=job.config.name, model_id=job.model_id,
+                dataset=data.name, data_source=data.source, data_fingerprint=data.fingerprint,
+                image=i, label=label, certified_label=cert.label,
+                radius=cert.radius if correct else -1, p_lower=cert.p_lower,
+                selection_counts=cert.selection_counts, counts=cert.counts,
+                prediction=prediction, abstained=prediction == -1, pvalue=pvalue,
+                n0=job.certify.n0, n=job.certify.n, alpha=job.certify.alpha,
+                certificate=cert.certificate, seconds=seconds, seed=job.seed,
+                config=job.config_json,
+            )
+

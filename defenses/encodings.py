@@ -1,0 +1,41 @@
+"""How the base classifier sees an ablated image: NULL-pixel encodings (ALGORITHMS.md §1.2)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import torch
+
+__all__ = ["Encoding", "encode"]
+
+
+class Encoding(StrEnum):
+    """NULL encodings. MULTICHANNEL: (x, 1-x) per channel, NULL = (0, 0). MEAN_FILL: mean."""
+
+    MULTICHANNEL = "multichannel"
+    MEAN_FILL = "mean"
+
+    def channels(self, image_channels: int) -> int:
+        """Input channels the base classifier needs for images with ``image_channels`` channels."""
+        return 2 * image_channels if self is Encoding.MULTICHANNEL else image_channels
+
+
+def encode(
+    x: torch.Tensor, keep: torch.Tensor, encoding: Encoding, fill: float = 0.0
+) -> torch.Tensor:
+    """Apply keep masks to images and encode the ablated pixels.
+
+    Args:
+        x: images, shape (B, C, H, W), values in [0, 1].
+        keep: keep masks, bool, shape (B, H, W); a position keeps all its channels together.
+        encoding: the NULL encoding.
+        fill: the constant written into ablated pixels for MEAN_FILL (the training-set mean).
+
+    Returns:
+        Shape (B, 2C, H, W) for MULTICHANNEL ([x*m, (1-x)*m]), (B, C, H, W) for MEAN_FILL
+        (x*m + fill*(1-m)), in x's dtype.
+    """
+    m = keep.unsqueeze(1).to(x.dtype)
+    if encoding is Encoding.MULTICHANNEL:
+        return torch.cat((x * m, (1.0 - x) * m), dim=1)
+    return x * m + fill * (1.0 - m)

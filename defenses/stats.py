@@ -1,0 +1,86 @@
+"""Pure statistics of smoothed CERTIFY and PREDICT (Cohen et al. 2019; ALGORITHMS.md §1.5-1.6).
+
+No torch, no randomness, no I/O.
+"""
+
+from __future__ import annotations
+
+from scipy.stats import beta, binomtest
+
+__all__ = [
+    "clopper_pearson_lower",
+    "predict_from_counts",
+    "top_two",
+    "top_two_decides",
+    "top_two_pvalue",
+]
+
+
+def clopper_pearson_lower(successes: int, n: int, alpha: float) -> float:
+    """One-sided Clopper-Pearson lower confidence bound at level alpha.
+
+    Args:
+        successes: n_A, the number of votes for the selected class, 0 <= successes <= n.
+        n: N, the number of samples, n >= 1.
+        alpha: one-sided failure probability in (0, 1): P(p < bound) <= alpha.
+
+    Returns:
+        BetaInv(alpha; successes, n - successes + 1), and 0 when successes == 0. Equals
+        ``alpha ** (1 / n)`` when successes == n. The same number as statsmodels'
+        ``proportion_confint(successes, n, alpha=2 * alpha, method="beta")[0]``.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be in 0..n={n}, got {successes}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if successes == 0:
+        return 0.0
+    if successes == n:
+        return float(alpha ** (1.0 / n))
+    return float(beta.ppf(alpha, successes, n - successes + 1))
+
+
+def top_two_pvalue(n_first: int, n_second: int) -> float:
+    """Two-sided exact binomial p-value of PREDICT: n_first successes in n_first + n_second trials.
+
+    Args:
+        n_first: votes for the most-voted class (n1).
+        n_second: votes for the runner-up (n2), n_second <= n_first is not required.
+
+    Returns:
+        The two-sided p-value against p = 1/2 (``scipy.stats.binomtest``); 1.0 when no votes.
+    """
+    if n_first < 0 or n_second < 0:
+        raise ValueError(f"vote counts must be >= 0, got {n_first}, {n_second}")
+    total = n_first + n_second
+    if total == 0:
+        return 1.0
+    return float(binomtest(n_first, total, 0.5, alternative="two-sided").pvalue)
+
+
+def top_two_decides(n_first: int, n_second: int, alpha: float) -> bool:
+    """Whether PREDICT answers (True) or abstains (False): two-sided p-value <= alpha."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    return top_two_pvalue(n_first, n_second) <= alpha
+
+
+def top_two(counts: tuple[int, ...] | list[int]) -> tuple[int, int, int]:
+    """(top class, its votes, runner-up votes); ties go to the lower class index (topk order)."""
+    if len(counts) < 2:
+        raise ValueError("need at least two classes")
+    order = sorted(range(len(counts)), key=lambda c: (-counts[c], c))
+    return order[0], int(counts[order[0]]), int(counts[order[1]])
+
+
+def predict_from_counts(counts: tuple[int, ...] | list[int], alpha: float) -> tuple[int, float]:
+    """PREDICT's decision from hard-vote counts: (top class or -1 to abstain, two-sided p-value).
+
+    Cohen et al.'s PREDICT: abstain unless the two-sided binomial test of the top count against
+    the runner-up rejects p = 1/2 at level alpha.
+    """
+    label, n1, n2 = top_two(counts)
+    pvalue = top_two_pvalue(n1, n2)
+    return (label if pvalue <= alpha else -1), pvalue

@@ -1,0 +1,14 @@
+"""The paper's numbers (Levine & Feizi 2020, ALGORITHMS.md §6), for side-by-side tables."""
+
+from __future__ import annotations
+
+__all__ = ["TABLE1"]
+
+TABLE1: dict[int, tuple[float, float, int | None]] = {
+    # k: (accuracy %, abstained %, median certified robustness; None = N/A), full MNIST test set
+    5: (32.32, 5.65, None), 10: (74.90, 5.08, 0), 15: (86.09, 2.82, 0), 20: (90.29, 1.81, 3),
+    25: (93.05, 1.02, 5), 30: (94.68, 0.77, 7), 35: (95.40, 0.66, 7), 40: (96.27, 0.52, 8),
+    45: (96.72, 0.45, 8), 50: (97.16, 0.32, 7), 55: (97.41, 0.34, 7), 60: (97.78, 0.18, 7),
+    65: (98.05, 0.15, 6), 70: (98.18, 0.20, 6), 75: (98.28, 0.20, 6), 80: (98.37, 0.12, 5),
+    85: (98.57, 0.12, 5), 90: (98.58, 0.16, 5), 95: (98.73, 0.11, 5), 100: (98.75, 0.16, 4),
+}
