@@ -98,8 +98,15 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=_positive_int, default=_TRAIN.batch_size,
                    help=f"training minibatch (default: {_TRAIN.batch_size})")
     g.add_argument("--lr", type=_positive_float, default=_TRAIN.lr,
-                   help=f"peak SGD learning rate; 1 warmup epoch, then cosine decay to 0 "
+                   help=f"peak learning rate; 1 warmup epoch, then cosine decay to 0 "
                         f"(default: {_TRAIN.lr})")
+    g.add_argument("--optimizer", choices=("sgd", "adam"), default=_TRAIN.optimizer,
+                   help=f"optimizer: SGD with Nesterov momentum {_TRAIN.momentum}, or Adam "
+                        f"(default: {_TRAIN.optimizer})")
+    g.add_argument("--weight-decay", type=float, default=_TRAIN.weight_decay,
+                   help=f"L2 weight decay (default: {_TRAIN.weight_decay:g})")
+    g.add_argument("--init", choices=("kaiming", "pytorch"), default=_TRAIN.init,
+                   help=f"weight initialisation (default: {_TRAIN.init})")
     g.add_argument("--mask-sharing", choices=("per-sample", "per-batch"),
                    default=_TRAIN.mask_sharing,
                    help="one ablation mask per training image, or one per minibatch as in the "
@@ -180,7 +187,10 @@ def _device(name: str) -> torch.device:
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+    if args.weight_decay < 0:
+        raise InputError(f"--weight-decay must be >= 0, got {args.weight_decay}")
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+                       lr=args.lr, weight_decay=args.weight_decay, init=args.init,
                        mask_sharing=args.mask_sharing, seed=args.train_seed)
 
 

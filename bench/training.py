@@ -49,6 +49,23 @@ def to_float(images: Any) -> torch.Tensor:
     return torch.tensor(np.asarray(images), dtype=torch.float32).div_(255.0)
 
 
+def _kaiming_init(model: nn.Module) -> None:
+    """He-normal weights (fan-in, ReLU gain) and zero biases for every conv and linear layer."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
+def _optimizer(model: nn.Module, train: TrainConfig) -> torch.optim.Optimizer:
+    if train.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=train.lr,
+                                weight_decay=train.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=train.lr, momentum=train.momentum,
+                           nesterov=train.nesterov, weight_decay=train.weight_decay)
+
+
 def _lr_factor(step: int, warmup: int, total: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -90,7 +107,7 @@ def train_base_classifier(
     on_step: Callable[[int], None] | None = None,
     on_epoch: Callable[[TrainState], None] | None = None,
 ) -> tuple[nn.Module, TrainState]:
-    """Train the base classifier with SGD on ablated images (warmup, then cosine decay to 0).
+    """Train the base classifier on ablated images (warmup, then cosine decay to 0).
 
     Each epoch's shuffling and masks come from a generator seeded by (train.seed, epoch), so a run
     resumed after epoch e continues exactly as an uninterrupted one.
@@ -107,9 +124,11 @@ def train_base_classifier(
         The trained model (eval mode) and the final state.
     """
     torch.manual_seed(derive_seed(train.seed, 0, "init"))
-    model = build_base_classifier(config).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=train.lr, momentum=train.momentum,
-                                nesterov=train.nesterov, weight_decay=train.weight_decay)
+    model = build_base_classifier(config)
+    if train.init == "kaiming":
+        _kaiming_init(model)
+    model = model.to(device)
+    optimizer = _optimizer(model, train)
     n = len(data)
     steps_per_epoch = math.ceil(n / train.batch_size)
     total, warmup = train.epochs * steps_per_epoch, train.warmup_epochs * steps_per_epoch

@@ -1,0 +1,51 @@
+"""reports.tables on synthetic records with known medians and certified accuracies."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.store import CertifyRecord
+from reports.tables import render_certified_accuracy, render_table1, summarize_certify
+from tests.bench.test_store import record
+
+
+def _records(radii: list[int], abstain: int = 0, wrong: int = 0) -> list[CertifyRecord]:
+    out = []
+    for i, r in enumerate(radii):
+        prediction = 7 if i >= abstain + wrong else (-1 if i < abstain else 3)
+        out.append(record(i, radius=r, prediction=prediction, abstained=prediction == -1,
+                          seconds=float(i)))
+    return out
+
+
+def test_medians_and_certified_accuracy() -> None:
+    # radii sorted: -1, 1, 2, 3 -> lower median sorted[1] = 1, upper sorted[2] = 2
+    s = summarize_certify(_records([3, -1, 2, 1]), max_rho=3)
+    assert (s.median_radius, s.upper_median_radius) == (1, 2)
+    # certified accuracy at rho: #(radius >= rho)/4 -> 3/4, 3/4, 2/4, 1/4
+    assert s.certified_accuracy == (0.75, 0.75, 0.5, 0.25)
+    assert s.seconds_per_image == pytest.approx(1.5)
+
+
+def test_median_not_a_radius_is_na() -> None:
+    # {N/A, N/A, 1, 2}: lower median is -1 -> N/A; upper median 1
+    s = summarize_certify(_records([-1, -1, 1, 2]))
+    assert s.median_radius is None and s.upper_median_radius == 1
+    assert "N/A (1)" in render_table1([s])
+
+
+def test_accuracy_and_abstention_from_predict() -> None:
+    # 1 abstained, 1 wrong, 2 right
+    s = summarize_certify(_records([0, -1, 5, 5], abstain=1, wrong=1))
+    assert (s.accuracy, s.abstained) == (0.5, 0.25)
+
+
+def test_paper_values_beside_ours() -> None:
+    table = render_table1([summarize_certify(_records([8, 8, 8]))])
+    assert "| ablation-k45 | 3 |" in table and "96.72% (0.45%) | 8 |" in table
+    assert render_certified_accuracy([summarize_certify(_records([8]))]).count("100.0") == 9
+
+
+def test_no_records() -> None:
+    with pytest.raises(ValueError):
+        summarize_certify([])
