@@ -65,7 +65,7 @@ class TrainConfig:
     minibatch, PyTorch's default initialisation). 400 epochs do not fit a 2-core CPU; the default
     here is chosen to fit 20 minutes: an independent mask per training image, Kaiming (He)
     initialisation (PyTorch's default leaves this net nearly constant for its first epoch), and
-    Adam with one warmup epoch and cosine decay to zero, 26 epochs (README, "Training").
+    Adam with one warmup epoch and cosine decay to zero, 24 epochs (README, "Training").
 
     Attributes:
         optimizer: "sgd" (momentum, optionally Nesterov) or "adam" (lr is Adam's step size).
@@ -73,7 +73,7 @@ class TrainConfig:
         mask_sharing: "per-sample" (one mask per image) or "per-batch" (the paper's code).
     """
 
-    epochs: int = 26
+    epochs: int = 24
     batch_size: int = 128
     optimizer: Optimizer = "adam"
     lr: float = 2e-3

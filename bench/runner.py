@@ -60,6 +60,22 @@ def _data_info(data: Dataset) -> dict[str, Any]:
     return {"fingerprint": data.fingerprint, "source": data.source, "images": len(data)}
 
 
+def _read_partial(partial: Path, expected: dict[str, Any]) -> TrainState | None:
+    """The resume point of an interrupted run with the same configs, or None (start over)."""
+    if not partial.exists():
+        return None
+    try:
+        raw = torch.load(partial, map_location="cpu", weights_only=True)
+        if all(raw.get(key) == value for key, value in expected.items()):
+            state = TrainState(**raw["state"])
+            log.warning("resuming %s after epoch %d", partial.name, state.epoch)
+            return state
+        log.warning("ignoring %s: it belongs to another recipe or data set", partial)
+    except Exception as e:  # truncated or foreign file: training starts over and replaces it
+        log.warning("ignoring unreadable resume point %s (%s)", partial, type(e).__name__)
+    return None
+
+
 def train_defense(
     config: AblationConfig,
     train: TrainConfig,
@@ -88,13 +104,8 @@ def train_defense(
             f"{final} exists, trained with another recipe or data ({existing.train}, "
             f"{existing.train_data}). Pass --force to retrain it, or use another --models DIR."
         )
-    resume = None
-    if partial.exists():
-        raw = torch.load(partial, map_location="cpu", weights_only=True)
-        if raw.get("defense") == defense_d and raw.get("train") == train_d and \
-                raw.get("train_data") == data_info:
-            resume = TrainState(**raw["state"])
-            log.info("resuming %s after epoch %d", config.name, resume.epoch)
+    resume = _read_partial(partial, {"defense": defense_d, "train": train_d,
+                                     "train_data": data_info})
 
     def save_partial(state: TrainState) -> None:
         atomic_torch_save({"defense": defense_d, "train": train_d, "train_data": data_info,

@@ -70,7 +70,9 @@ class RandomizedAblation:
             raise ValueError(f"alpha must be in (0, 1), got {alpha}")
         if k < 1 or batch_size < 1:
             raise ValueError(f"k and batch_size must be >= 1, got k={k}, batch_size={batch_size}")
+        # channels_last: ~1.5x faster fp32 convolutions on CPU (oneDNN), same arithmetic
         self.model = model.eval()
+        self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.k, self.encoding, self.fill = k, encoding, fill
         self.n0, self.n, self.alpha, self.abstain = n0, n, alpha, abstain
         self.num_classes, self.batch_size = num_classes, batch_size
@@ -128,6 +130,7 @@ class RandomizedAblation:
                 self.encoding,
                 self.fill,
             )
+            encoded = encoded.contiguous(memory_format=torch.channels_last)
             votes[start : start + len(rows)] = self.model(encoded).argmax(dim=1).cpu()
         self.forward_passes += b * num
         counts = torch.zeros(b, self.num_classes, dtype=torch.long)

