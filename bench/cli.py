@@ -111,6 +111,16 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
                    default=_TRAIN.mask_sharing,
                    help="one ablation mask per training image, or one per minibatch as in the "
                         f"paper's code (default: {_TRAIN.mask_sharing})")
+    g.add_argument("--copies", type=_positive_int, default=_TRAIN.copies,
+                   help="independent ablations of each training image per step; an epoch costs "
+                        f"COPIES times more (default: {_TRAIN.copies})")
+    g.add_argument("--consistency", type=float, default=_TRAIN.consistency,
+                   help="weight of the consistency regulariser (KL of each ablation's prediction "
+                        "to the mean prediction over the COPIES ablations; Jeong & Shin 2020); "
+                        f"needs --copies >= 2 (default: {_TRAIN.consistency:g})")
+    g.add_argument("--entropy", type=float, default=_TRAIN.entropy,
+                   help="weight of the entropy of the mean prediction over the copies "
+                        f"(default: {_TRAIN.entropy:g})")
     g.add_argument("--train-seed", type=int, default=_TRAIN.seed,
                    help=f"seed of initialisation, shuffling and training masks "
                         f"(default: {_TRAIN.seed})")
@@ -189,9 +199,19 @@ def _device(name: str) -> torch.device:
 def _train_config(args: argparse.Namespace) -> TrainConfig:
     if args.weight_decay < 0:
         raise InputError(f"--weight-decay must be >= 0, got {args.weight_decay}")
+    if args.consistency < 0 or args.entropy < 0:
+        raise InputError(f"--consistency and --entropy must be >= 0, got {args.consistency} "
+                         f"and {args.entropy}")
+    if (args.consistency > 0 or args.entropy > 0) and args.copies < 2:
+        raise InputError("--consistency and --entropy compare several ablations of an image: "
+                         "they need --copies >= 2")
+    if args.copies > 1 and args.mask_sharing == "per-batch":
+        raise InputError("--copies > 1 needs --mask-sharing per-sample (a shared mask makes the "
+                         "copies identical)")
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                        lr=args.lr, weight_decay=args.weight_decay, init=args.init,
-                       mask_sharing=args.mask_sharing, seed=args.train_seed)
+                       mask_sharing=args.mask_sharing, copies=args.copies,
+                       consistency=args.consistency, entropy=args.entropy, seed=args.train_seed)
 
 
 def _certify_config(args: argparse.Namespace) -> CertifyConfig:
@@ -214,8 +234,9 @@ def _train(config: AblationConfig, args: argparse.Namespace, splits: MnistSplits
     if args.train_limit is not None:
         splits = MnistSplits(splits.train.head(args.train_limit), splits.test)
     total = train.epochs * len(splits.train)
+    # delay: no bar at all when an identical checkpoint exists and nothing is trained
     with tqdm(total=total, desc=f"train {config.name}", unit="img", unit_scale=True,
-              file=sys.stderr, dynamic_ncols=True) as bar:
+              file=sys.stderr, dynamic_ncols=True, delay=1.0) as bar:
         def on_epoch(state: TrainState) -> None:
             last = state.history[-1]
             bar.set_postfix(epoch=state.epoch, loss=f"{last['loss']:.3f}",

@@ -71,6 +71,10 @@ class TrainConfig:
         optimizer: "sgd" (momentum, optionally Nesterov) or "adam" (lr is Adam's step size).
         init: "kaiming" (He normal for conv/linear weights, zero biases) or "pytorch" (default).
         mask_sharing: "per-sample" (one mask per image) or "per-batch" (the paper's code).
+        copies: ablations of each image per step (an epoch then costs ``copies`` times more);
+            ``batch_size`` counts images, so a step sees ``batch_size * copies`` ablations.
+        consistency: weight of the consistency (KL) term of ``bench.losses.smoothing_loss``.
+        entropy: weight of its entropy term.
     """
 
     epochs: int = 24
@@ -83,6 +87,9 @@ class TrainConfig:
     warmup_epochs: int = 1
     init: Init = "kaiming"
     mask_sharing: MaskSharing = "per-sample"
+    copies: int = 1
+    consistency: float = 0.0
+    entropy: float = 0.0
     seed: int = 0
 
 

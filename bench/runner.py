@@ -42,6 +42,7 @@ __all__ = [
     "certify_images",
     "checkpoint_path",
     "load_defense",
+    "same_recipe",
     "train_defense",
 ]
 
@@ -58,6 +59,15 @@ def _partial_path(models: Path, config: AblationConfig) -> Path:
 
 def _data_info(data: Dataset) -> dict[str, Any]:
     return {"fingerprint": data.fingerprint, "source": data.source, "images": len(data)}
+
+
+# Training fields added after the first checkpoints were written, with the values those had.
+_ADDED_TRAIN_FIELDS: dict[str, Any] = {"copies": 1, "consistency": 0.0, "entropy": 0.0}
+
+
+def same_recipe(stored: dict[str, Any], train: dict[str, Any]) -> bool:
+    """Whether a checkpoint's stored recipe is ``train`` (fields it predates count as neutral)."""
+    return {**_ADDED_TRAIN_FIELDS, **stored} == train
 
 
 def _read_partial(partial: Path, expected: dict[str, Any]) -> TrainState | None:
@@ -98,7 +108,7 @@ def train_defense(
     data_info = _data_info(splits.train)
     if final.exists() and not force:
         existing = load_checkpoint(final, defense_d)
-        if existing.train == train_d and existing.train_data == data_info:
+        if same_recipe(existing.train, train_d) and existing.train_data == data_info:
             return final, False
         raise InputError(
             f"{final} exists, trained with another recipe or data ({existing.train}, "

@@ -18,6 +18,7 @@ from torch import nn
 
 from bench.configs import AblationConfig, TrainConfig
 from bench.data import Dataset
+from bench.losses import smoothing_loss
 from bench.seeding import derive_seed
 from defenses.encodings import encode
 from defenses.masks import sample_keep_masks
@@ -150,18 +151,20 @@ def train_base_classifier(
                 group["lr"] = train.lr * _lr_factor(epoch * steps_per_epoch + i, warmup, total)
             idx = order[start : start + train.batch_size]
             x, y = x_all[idx].to(device), y_all[idx].to(device)
-            keep = _keep_masks(config, train, len(idx), gen).to(device)
+            if train.copies > 1:
+                x = x.repeat(train.copies, 1, 1, 1)
+            keep = _keep_masks(config, train, len(x), gen).to(device)
             logits = model(encode(x, keep, config.encoding, config.fill))
-            loss = nn.functional.cross_entropy(logits, y)
+            loss = smoothing_loss(logits, y, train.copies, train.consistency, train.entropy)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             loss_sum += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == y).sum())
+            correct += int((logits.argmax(1) == y.repeat(train.copies)).sum())
             if on_step is not None:
                 on_step(len(idx))
         history = [*state.history, {"epoch": epoch + 1, "loss": loss_sum / n,
-                                    "train_sample_accuracy": correct / n}]
+                                    "train_sample_accuracy": correct / (n * train.copies)}]
         state = TrainState(epoch + 1, {k: v.detach().cpu().clone() for k, v in
                                        model.state_dict().items()},
                            optimizer.state_dict(), history,

@@ -1,4 +1,4 @@
-"""The issue's bar, run for real (slow: ~20 min training + ~25 min certification on 2 cores).
+"""The issue's bar, run for real (slow: 12-17 min training + ~23 min certification on 2 cores).
 
     python -m pytest -m slow tests/test_paper_slow.py
 

@@ -20,7 +20,7 @@ from bench.cli import build_parser, main
 from bench.configs import TrainConfig, config_dict
 from bench.data import MnistSplits, load_mnist
 from bench.registry import resolve_defense
-from bench.runner import train_defense
+from bench.runner import same_recipe, train_defense
 from bench.store import ResultStore
 from bench.training import TrainState
 
@@ -189,3 +189,35 @@ def test_sigkill_then_rerun_equals_uninterrupted(workdir: Path, tmp_path: Path) 
 
     assert comparable(killed) == comparable(tmp_path / "clean.sqlite")
     assert len(comparable(killed)) == 30
+
+
+@pytest.mark.parametrize("extra", [["--consistency", "1"], ["--entropy", "0.5"],
+                                   ["--copies", "2", "--mask-sharing", "per-batch"],
+                                   ["--copies", "2", "--consistency", "-1"]])
+def test_impossible_training_recipes_exit_2(tmp_path: Path, extra: list[str],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", "--defense", "ablation-k45", "--models", str(tmp_path), *TINY_TRAIN,
+                 *extra])
+    assert code == 2
+    assert "--co" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_consistency_training_records_its_recipe(tmp_path: Path) -> None:
+    config = resolve_defense("ablation-k45")
+    full = load_mnist()
+    splits = MnistSplits(full.train.head(200), full.test.head(50))
+    recipe = TrainConfig(epochs=1, batch_size=50, copies=2, consistency=5.0, entropy=0.5)
+    path, trained = train_defense(config, recipe, splits, tmp_path)
+    checkpoint = load_checkpoint(path, config_dict(config))
+    assert trained and checkpoint.train == config_dict(recipe)
+    assert checkpoint.train["copies"] == 2
+    assert 0.0 <= checkpoint.metrics["test_sample_accuracy"] <= 1.0
+
+
+def test_recipe_fields_added_later_count_as_neutral() -> None:
+    new = config_dict(TrainConfig())
+    old = {k: v for k, v in new.items() if k not in ("copies", "consistency", "entropy")}
+    assert same_recipe(old, new)
+    assert not same_recipe(old, config_dict(TrainConfig(copies=2, consistency=1.0)))
+    assert not same_recipe({**old, "epochs": 3}, new)
