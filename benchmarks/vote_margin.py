@@ -1,6 +1,6 @@
 """Quick estimate of the median certificate a trained checkpoint will get, for comparing recipes.
 
-A full certification of 1,000 images costs 11M forward passes (~30 min on 2 cores). This estimates
+A full certification of 1,000 images costs 11M forward passes (~23 min on 2 cores). This estimates
 each image's top-class probability p(x) from M ablations on the first N test images (M = 1,000,
 N = 300: ~45 s) and reports which fraction of images clears the p_lower a radius r needs,
 0.5 + Delta(r), with a margin for the Clopper-Pearson bound of a 10,000-sample certificate.
