@@ -23,6 +23,7 @@ from bench.runner import load_defense
 from bench.seeding import image_generator
 from bench.training import to_float
 from defenses.ablation_math import ablation_delta
+from defenses.stats import top_two
 
 
 def main() -> None:
@@ -46,7 +47,7 @@ def main() -> None:
         for counts, label in zip(defense.vote_counts(x[start:start + len(gens)], args.samples,
                                                      gens).tolist(),
                                  labels[start:start + len(gens)], strict=True):
-            top = max(range(len(counts)), key=lambda c: (counts[c], -c))
+            top, _, _ = top_two(counts)
             probs.append(counts[label] / args.samples if top == label else 0.0)
     n = len(probs)
     d = config.image_shape[1] * config.image_shape[2]
