@@ -17,8 +17,11 @@ from defenses.encodings import Encoding
 
 __all__ = [
     "AblationConfig",
+    "AttackConfig",
     "CertifyConfig",
+    "DefenseConfig",
     "TrainConfig",
+    "UndefendedConfig",
     "config_dict",
     "config_hash",
 ]
@@ -27,6 +30,7 @@ CertificateKind = Literal["levine-feizi"]
 MaskSharing = Literal["per-sample", "per-batch"]
 Optimizer = Literal["sgd", "adam"]
 Init = Literal["kaiming", "pytorch"]
+MaskPolicy = Literal["fresh", "fixed"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,40 @@ class AblationConfig:
     @property
     def d(self) -> int:
         return self.image_shape[1] * self.image_shape[2]
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of the base classifier's input (the encoding may add some)."""
+        return self.encoding.channels(self.image_shape[0])
+
+
+@dataclass(frozen=True)
+class UndefendedConfig:
+    """The plain classifier on the unmodified image: never abstains, certified radius 0.
+
+    Attributes:
+        name: registry name, ``cnn``.
+        architecture: architecture name (``defenses.models.ARCHITECTURES``).
+        image_shape: (C, H, W) of the dataset's images.
+        num_classes: number of classes.
+    """
+
+    name: str
+    architecture: str = "mnist-cnn"
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+    num_classes: int = 10
+    kind: Literal["undefended"] = "undefended"
+
+    @property
+    def d(self) -> int:
+        return self.image_shape[1] * self.image_shape[2]
+
+    @property
+    def input_channels(self) -> int:
+        return self.image_shape[0]
+
+
+DefenseConfig = AblationConfig | UndefendedConfig
 
 
 @dataclass(frozen=True)
@@ -113,6 +151,35 @@ class CertifyConfig:
     abstain: bool = False
     certificate: CertificateKind = "levine-feizi"
     batch_size: int = 256
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    """An empirical attack run: Foolbox 3's Pointwise attack (ALGORITHMS.md §5.3).
+
+    Attributes:
+        attack: registry name (``pointwise``).
+        restarts: independent runs per image; the smallest L0 is kept.
+        init_steps: steps of the salt-and-pepper start (``SaltAndPepperNoiseAttack(steps)``);
+            foolbox's own default is 1,000, the reference protocol uses 100.
+        l2_binary_search: Pointwise's per-pixel binary search after the reset phase.
+        n: samples per query for smoothed defenses (the paper: 10,000 fresh ablations).
+        alpha: PREDICT's two-sided level; a query whose top-two test does not reject counts as
+            an abstention, i.e. a successful attack.
+        mask_policy: ``fresh`` draws new ablations on every query (the paper's protocol);
+            ``fixed`` draws one set of n per image and restart and reuses it (deterministic).
+        start_tries: salt-and-pepper starts tried per restart before giving up (a stochastic
+            defense can reject a start that looked adversarial once).
+    """
+
+    attack: str = "pointwise"
+    restarts: int = 10
+    init_steps: int = 100
+    l2_binary_search: bool = True
+    n: int = 10000
+    alpha: float = 0.05
+    mask_policy: MaskPolicy = "fresh"
+    start_tries: int = 3
 
 
 def _plain(value: Any) -> Any:

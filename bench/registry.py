@@ -1,4 +1,4 @@
-"""The only name -> config tables: defenses (and, later, attacks).
+"""The only name -> config tables: defenses and attacks.
 
 Defense names are parametric (``ablation-k{K}``): each entry is a pattern, a description and a
 function that turns the pattern's match into a config.
@@ -11,25 +11,28 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.configs import AblationConfig
+from bench.configs import AblationConfig, DefenseConfig, TrainConfig, UndefendedConfig
 from bench.errors import InputError
 from defenses.encodings import Encoding
 
-__all__ = ["DEFENSES", "DefenseConfig", "DefenseEntry", "resolve_defense"]
+__all__ = ["ATTACKS", "DEFENSES", "DefenseConfig", "DefenseEntry", "default_train",
+           "defense_entry", "resolve_attack", "resolve_defense"]
 
-DefenseConfig = AblationConfig
 MNIST_D = 28 * 28
+_DEFAULT_TRAIN = TrainConfig()
 
 
 @dataclass(frozen=True)
 class DefenseEntry:
-    """One registered defense family: name pattern, an example name and its description."""
+    """One registered defense family: name pattern, an example name, its description, and the
+    training recipe used when the command line does not override it."""
 
     display: str
     pattern: str
     example: str
     description: str
     build: Callable[[re.Match[str]], DefenseConfig]
+    train: TrainConfig = _DEFAULT_TRAIN
 
 
 def _ablation(match: re.Match[str]) -> AblationConfig:
@@ -51,15 +54,29 @@ DEFENSES: tuple[DefenseEntry, ...] = (
         "encoding (x, 1-x) / (0, 0), paper's MNIST CNN; certified L0 radius",
         _ablation,
     ),
+    DefenseEntry(
+        "cnn",
+        r"cnn",
+        "cnn",
+        "undefended baseline: the paper's MNIST CNN on the plain image (never abstains, "
+        "certified radius 0; Table 2's first row)",
+        lambda match: UndefendedConfig(name=match.group(0)),
+        TrainConfig(epochs=8),
+    ),
 )
 
+ATTACKS: dict[str, str] = {
+    "pointwise": "Foolbox 3 Pointwise attack (Schott et al. 2019) from a salt-and-pepper start, "
+                 "best L0 of --restarts runs; an abstention counts as a successful attack",
+}
 
-def resolve_defense(name: str) -> DefenseConfig:
-    """The config of a registered defense name; InputError naming the nearest names otherwise."""
+
+def defense_entry(name: str) -> tuple[DefenseEntry, re.Match[str]]:
+    """The registry entry matching ``name``; InputError naming the nearest names otherwise."""
     for entry in DEFENSES:
         match = re.fullmatch(entry.pattern, name)
         if match:
-            return entry.build(match)
+            return entry, match
     examples = [e.example for e in DEFENSES]
     near = difflib.get_close_matches(name, examples, n=3, cutoff=0.3)
     hint = f" Did you mean {', '.join(near)}?" if near else ""
@@ -67,3 +84,23 @@ def resolve_defense(name: str) -> DefenseConfig:
         f"unknown defense {name!r}.{hint} `bench list` shows the registered defenses "
         f"({', '.join(e.display for e in DEFENSES)})."
     )
+
+
+def resolve_defense(name: str) -> DefenseConfig:
+    """The config of a registered defense name; InputError naming the nearest names otherwise."""
+    entry, match = defense_entry(name)
+    return entry.build(match)
+
+
+def default_train(name: str) -> TrainConfig:
+    """The training recipe a defense uses unless the command line overrides it."""
+    return defense_entry(name)[0].train
+
+
+def resolve_attack(name: str) -> str:
+    """A registered attack name; InputError naming the registered ones otherwise."""
+    if name in ATTACKS:
+        return name
+    near = difflib.get_close_matches(name, list(ATTACKS), n=3, cutoff=0.3)
+    hint = f" Did you mean {', '.join(near)}?" if near else ""
+    raise InputError(f"unknown attack {name!r}.{hint} Registered attacks: {', '.join(ATTACKS)}.")

@@ -22,7 +22,14 @@ from bench.checkpoints import (
     load_weights,
     save_checkpoint,
 )
-from bench.configs import AblationConfig, CertifyConfig, TrainConfig, config_dict, config_hash
+from bench.configs import (
+    AblationConfig,
+    CertifyConfig,
+    DefenseConfig,
+    TrainConfig,
+    config_dict,
+    config_hash,
+)
 from bench.data import Dataset, MnistSplits
 from bench.errors import InputError
 from bench.seeding import image_generator
@@ -35,7 +42,9 @@ from bench.training import (
     train_base_classifier,
 )
 from defenses.ablation import RandomizedAblation
+from defenses.base import Defense
 from defenses.stats import predict_from_counts
+from defenses.undefended import Undefended
 
 __all__ = [
     "CertifyJob",
@@ -49,11 +58,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def checkpoint_path(models: Path, config: AblationConfig) -> Path:
+def checkpoint_path(models: Path, config: DefenseConfig) -> Path:
     return Path(models) / f"{config.name}.pt"
 
 
-def _partial_path(models: Path, config: AblationConfig) -> Path:
+def _partial_path(models: Path, config: DefenseConfig) -> Path:
     return Path(models) / f"{config.name}.partial.pt"
 
 
@@ -87,7 +96,7 @@ def _read_partial(partial: Path, expected: dict[str, Any]) -> TrainState | None:
 
 
 def train_defense(
-    config: AblationConfig,
+    config: DefenseConfig,
     train: TrainConfig,
     splits: MnistSplits,
     models: Path,
@@ -139,15 +148,18 @@ def train_defense(
 
 
 def load_defense(
-    config: AblationConfig,
+    config: DefenseConfig,
     certify: CertifyConfig,
     models: Path,
     *,
     device: torch.device | str = "cpu",
-) -> tuple[RandomizedAblation, Checkpoint]:
-    """The smoothed classifier of a trained checkpoint (InputError when missing or mismatched)."""
+) -> tuple[RandomizedAblation | Undefended, Checkpoint]:
+    """The defense of a trained checkpoint (InputError when missing or mismatched): the smoothed
+    classifier with ``certify``'s N0, N and alpha, or the undefended classifier."""
     checkpoint = load_checkpoint(checkpoint_path(models, config), config_dict(config))
     model = load_weights(build_base_classifier(config), checkpoint).to(device)
+    if not isinstance(config, AblationConfig):
+        return Undefended(model, device=device, name=config.name), checkpoint
     defense = RandomizedAblation(
         model, config.k, encoding=config.encoding, n0=certify.n0, n=certify.n,
         alpha=certify.alpha, abstain=certify.abstain, fill=config.fill,
@@ -161,7 +173,7 @@ def load_defense(
 class CertifyJob:
     """What identifies a certification run's records: configs, model and seed."""
 
-    config: AblationConfig
+    config: DefenseConfig
     certify: CertifyConfig
     model_id: str
     seed: int
@@ -186,7 +198,7 @@ def _check_images(x: torch.Tensor, indices: Sequence[int]) -> None:
 
 
 def certify_images(
-    defense: RandomizedAblation,
+    defense: Defense,
     job: CertifyJob,
     data: Dataset,
     indices: Sequence[int],
@@ -208,7 +220,10 @@ def certify_images(
         seconds = (time.perf_counter() - began) / len(group)
         for i, cert in zip(group, certs, strict=True):
             label = int(data.labels[i])
-            prediction, pvalue = predict_from_counts(cert.counts, job.certify.alpha)
+            if cert.counts:
+                prediction, pvalue = predict_from_counts(cert.counts, job.certify.alpha)
+            else:  # a deterministic defense: its answer is PREDICT's
+                prediction, pvalue = cert.label, 0.0
             correct = cert.label == label
             yield CertifyRecord(
                 run_hash=job.run_hash, defense=job.config.name, model_id=job.model_id,

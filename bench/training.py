@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.configs import AblationConfig, TrainConfig
+from bench.configs import AblationConfig, DefenseConfig, TrainConfig
 from bench.data import Dataset
 from bench.losses import smoothing_loss
 from bench.seeding import derive_seed
@@ -24,7 +24,7 @@ from defenses.encodings import encode
 from defenses.masks import sample_keep_masks
 from defenses.models import build_model
 
-__all__ = ["TrainState", "build_base_classifier", "evaluate_sample_accuracy",
+__all__ = ["TrainState", "build_base_classifier", "evaluate_sample_accuracy", "model_inputs",
            "train_base_classifier"]
 
 
@@ -39,10 +39,9 @@ class TrainState:
     seconds: float
 
 
-def build_base_classifier(config: AblationConfig) -> nn.Module:
+def build_base_classifier(config: DefenseConfig) -> nn.Module:
     """The untrained base classifier for a defense config."""
-    channels = config.encoding.channels(config.image_shape[0])
-    return build_model(config.architecture, channels, config.num_classes)
+    return build_model(config.architecture, config.input_channels, config.num_classes)
 
 
 def to_float(images: Any) -> torch.Tensor:
@@ -82,25 +81,36 @@ def _keep_masks(config: AblationConfig, train: TrainConfig, n: int,
     return keep if rows == n else keep.expand(n, h, w)
 
 
+def model_inputs(config: DefenseConfig, train: TrainConfig, x: torch.Tensor,
+                 gen: torch.Generator) -> torch.Tensor:
+    """What the base classifier sees in training: an ablated, encoded image (masks drawn from
+    ``gen``), or the plain image for an undefended classifier."""
+    if isinstance(config, AblationConfig):
+        keep = _keep_masks(config, train, len(x), gen).to(x.device)
+        return encode(x, keep, config.encoding, config.fill)
+    return x
+
+
 @torch.inference_mode()
-def evaluate_sample_accuracy(model: nn.Module, config: AblationConfig, data: Dataset,
+def evaluate_sample_accuracy(model: nn.Module, config: DefenseConfig, data: Dataset,
                              seed: int, batch_size: int = 1000,
                              device: torch.device | str = "cpu") -> float:
-    """Base-classifier accuracy on single ablations (one independent mask per image)."""
+    """Base-classifier accuracy on single ablations (one independent mask per image); plain test
+    accuracy for an undefended classifier."""
     model.eval()
     gen = torch.Generator().manual_seed(derive_seed(seed, 0, "eval-masks"))
     x_all, y_all = to_float(data.images), torch.as_tensor(data.labels)
     correct = 0
     for start in range(0, len(data), batch_size):
         x = x_all[start : start + batch_size]
-        keep = _keep_masks(config, TrainConfig(mask_sharing="per-sample"), len(x), gen)
-        logits = model(encode(x.to(device), keep.to(device), config.encoding, config.fill))
+        inputs = model_inputs(config, TrainConfig(mask_sharing="per-sample"), x.to(device), gen)
+        logits = model(inputs)
         correct += int((logits.argmax(1).cpu() == y_all[start : start + batch_size]).sum())
     return correct / max(1, len(data))
 
 
 def train_base_classifier(
-    config: AblationConfig,
+    config: DefenseConfig,
     train: TrainConfig,
     data: Dataset,
     *,
@@ -109,7 +119,8 @@ def train_base_classifier(
     on_step: Callable[[int], None] | None = None,
     on_epoch: Callable[[TrainState], None] | None = None,
 ) -> tuple[nn.Module, TrainState]:
-    """Train the base classifier on ablated images (warmup, then cosine decay to 0).
+    """Train the base classifier on ablated (or, undefended, plain) images (warmup, then cosine
+    decay to 0).
 
     Each epoch's shuffling and masks come from a generator seeded by (train.seed, epoch), so a run
     resumed after epoch e continues exactly as an uninterrupted one.
@@ -153,8 +164,7 @@ def train_base_classifier(
             x, y = x_all[idx].to(device), y_all[idx].to(device)
             if train.copies > 1:
                 x = x.repeat(train.copies, 1, 1, 1)
-            keep = _keep_masks(config, train, len(x), gen).to(device)
-            logits = model(encode(x, keep, config.encoding, config.fill))
+            logits = model(model_inputs(config, train, x, gen))
             loss = smoothing_loss(logits, y, train.copies, train.consistency, train.entropy)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]

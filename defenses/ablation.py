@@ -120,9 +120,16 @@ class RandomizedAblation:
             [sample_keep_masks(num, h * w, self.k, g).view(num, h, w) for g in gens]
         )
         owner = torch.arange(b).repeat_interleave(num)
+        votes = self._votes(x, owner, keeps)
+        counts = torch.zeros(b, self.num_classes, dtype=torch.long)
+        counts.index_put_((owner, votes), torch.ones_like(votes), accumulate=True)
+        return counts
+
+    def _votes(self, x: torch.Tensor, owner: torch.Tensor, keeps: torch.Tensor) -> torch.Tensor:
+        """Base-classifier votes (M,): image ``x[owner[m]]`` ablated by ``keeps[m]`` (M, H, W)."""
         x_dev = x.to(self.device, torch.float32)
-        votes = torch.empty(b * num, dtype=torch.long)
-        for start in range(0, b * num, self.batch_size):
+        votes = torch.empty(len(owner), dtype=torch.long)
+        for start in range(0, len(owner), self.batch_size):
             rows = owner[start : start + self.batch_size]
             encoded = encode(
                 x_dev[rows.to(self.device)],
@@ -132,10 +139,25 @@ class RandomizedAblation:
             )
             encoded = encoded.contiguous(memory_format=torch.channels_last)
             votes[start : start + len(rows)] = self.model(encoded).argmax(dim=1).cpu()
-        self.forward_passes += b * num
-        counts = torch.zeros(b, self.num_classes, dtype=torch.long)
-        counts.index_put_((owner, votes), torch.ones_like(votes), accumulate=True)
-        return counts
+        self.forward_passes += len(owner)
+        return votes
+
+    @torch.inference_mode()
+    def mask_votes(self, x: torch.Tensor, keeps: torch.Tensor) -> torch.Tensor:
+        """The base classifier's vote under each of the given ablations of one image.
+
+        Args:
+            x: one image (1, C, H, W) in [0, 1].
+            keeps: keep masks (M, H, W), bool (``sample_keep_masks`` reshaped).
+
+        Returns:
+            int64 tensor (M,) on the CPU: the class voted under keeps[m].
+        """
+        self._check_input(x)
+        if x.shape[0] != 1 or keeps.shape[1:] != x.shape[-2:]:
+            raise ValueError(f"need one image and (M, H, W) masks, got {tuple(x.shape)} and "
+                             f"{tuple(keeps.shape)}")
+        return self._votes(x, torch.zeros(len(keeps), dtype=torch.long), keeps)
 
     def predict(
         self, x: torch.Tensor, generators: Sequence[torch.Generator] | None = None

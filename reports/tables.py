@@ -1,23 +1,33 @@
-"""PURE: certification records -> summaries -> markdown. No I/O.
+"""PURE: certification and attack records -> summaries -> markdown. No I/O.
 
 Conventions (ALGORITHMS.md §1.7): accuracy and abstention come from PREDICT; the certified radius
 of a misclassified image is -1 (the paper's -infinity); the median certified robustness is the
 lower median of all radii (``sorted[(n - 1) // 2]``, torch.median's convention) and N/A when it is
 -1; the upper median ``sorted[n // 2]`` ("largest rho that at least half the images certify") is
 shown beside it. Certified accuracy at rho is the fraction of images with radius >= rho.
+Attack magnitudes use the same lower median, with +inf (no adversarial found) kept.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench.store import CertifyRecord
-from reports.paper import TABLE1
+from bench.store import AttackRecord, CertifyRecord
+from reports.paper import TABLE1, TABLE2
 
-__all__ = ["CertifySummary", "render_certified_accuracy", "render_table1", "summarize_certify"]
+__all__ = [
+    "AttackSummary",
+    "CertifySummary",
+    "render_certified_accuracy",
+    "render_table1",
+    "render_table2",
+    "summarize_attack",
+    "summarize_certify",
+]
 
 
 @dataclass(frozen=True)
@@ -102,4 +112,100 @@ def render_certified_accuracy(summaries: Sequence[CertifySummary]) -> str:
     for s in summaries:
         cells = " | ".join(f"{100 * a:.1f}" for a in s.certified_accuracy)
         lines.append(f"| {s.defense} | {cells} |")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class AttackSummary:
+    """Table 2 quantities of one attack run, joined with certificates of the same images.
+
+    ``median_l0`` is over the best L0 found per image; ``median_confirmed_l0`` counts only
+    restarts whose independent re-check confirmed the adversarial. ``recheck_rate`` is the share of
+    best adversarials the re-check confirmed (None when there were none). ``median_radius`` and
+    ``violations`` (images whose certified radius is not below the confirmed attack L0) are None
+    without certificates of every attacked image.
+    """
+
+    defense: str
+    attack: str
+    images: int
+    clean_accuracy: float
+    median_l0: float
+    median_confirmed_l0: float
+    recheck_rate: float | None
+    not_found: int
+    median_radius: int | None
+    violations: int | None
+    n: int
+    restarts: int
+    mask_policy: str
+    queries_per_image: float
+    forward_passes_per_image: float
+    seconds_per_image: float
+    data_source: str
+
+
+def _lower_median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def summarize_attack(records: Sequence[AttackRecord],
+                     certificates: Sequence[CertifyRecord] = ()) -> AttackSummary:
+    """Table 2 quantities of one attack run's records (and, optionally, certificates)."""
+    if not records:
+        raise ValueError("no records to summarize")
+    n = len(records)
+    checked = [r.confirmed for r in records if r.confirmed is not None]
+    radius = {c.image: c.radius for c in certificates}
+    covered = all(r.image in radius for r in records)
+    return AttackSummary(
+        defense=records[0].defense,
+        attack=records[0].attack,
+        images=n,
+        clean_accuracy=sum(r.clean_prediction == r.label for r in records) / n,
+        median_l0=_lower_median([r.best_l0 for r in records]),
+        median_confirmed_l0=_lower_median([r.best_confirmed_l0 for r in records]),
+        recheck_rate=sum(checked) / len(checked) if checked else None,
+        not_found=sum(math.isinf(r.best_l0) for r in records),
+        median_radius=(_median_or_none(int(_lower_median([radius[r.image] for r in records])))
+                       if covered else None),
+        violations=(sum(radius[r.image] >= r.best_confirmed_l0 for r in records
+                        if radius[r.image] >= 0 and not r.clean_adversarial)
+                    if covered else None),
+        n=records[0].n,
+        restarts=records[0].restarts,
+        mask_policy=records[0].mask_policy,
+        queries_per_image=statistics.fmean(r.queries for r in records),
+        forward_passes_per_image=statistics.fmean(r.forward_passes for r in records),
+        seconds_per_image=statistics.fmean(r.seconds for r in records),
+        data_source=",".join(sorted({r.data_source for r in records})),
+    )
+
+
+def _fmt_l0(value: float) -> str:
+    return "inf" if math.isinf(value) else f"{value:g}"
+
+
+def render_table2(summaries: Sequence[AttackSummary]) -> str:
+    """Markdown Table 2: clean accuracy, median adversarial L0 beside the median certificate."""
+    lines = [
+        "| model | attack | images | clean accuracy | median adversarial L0 (re-checked) | "
+        "re-check rate | not found | median certified | cert >= attack | N | restarts | "
+        "masks | queries/img | forwards/img | s/img | paper: clean acc. | paper: median L0 |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for s in summaries:
+        paper = TABLE2.get(s.defense)
+        rate = "-" if s.recheck_rate is None else f"{100 * s.recheck_rate:.0f}%"
+        lines.append(
+            f"| {s.defense} | {s.attack} | {s.images} | {100 * s.clean_accuracy:.1f}% | "
+            f"{_fmt_l0(s.median_l0)} ({_fmt_l0(s.median_confirmed_l0)}) | {rate} | "
+            f"{s.not_found} | "
+            f"{'-' if s.violations is None else _fmt_median(s.median_radius)} | "
+            f"{'-' if s.violations is None else s.violations} | {s.n or '-'} | {s.restarts} | "
+            f"{s.mask_policy} | {s.queries_per_image:.0f} | {s.forward_passes_per_image:.3g} | "
+            f"{s.seconds_per_image:.1f} | {f'{paper[0]:.1f}%' if paper else '-'} | "
+            f"{f'{paper[1]:g}' if paper else '-'} |"
+        )
     return "\n".join(lines)

@@ -32,3 +32,31 @@ class PixelModel(nn.Module):
         out[kept, 1] = 1.0
         out[~kept, 0] = 1.0
         return out
+
+
+class MeanBrightnessModel(nn.Module):
+    """Logits (mean of the first channel, threshold): class 0 when the image is brighter than
+    ``threshold`` on average, class 1 otherwise. Works on plain images (undefended)."""
+
+    def __init__(self, threshold: float = 0.5) -> None:
+        super().__init__()
+        self.threshold = threshold
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x[:, 0].flatten(1).mean(1)
+        return torch.stack([mean, torch.full_like(mean, self.threshold)], dim=1)
+
+
+class KeptBrightnessModel(nn.Module):
+    """For multichannel-encoded ablations: class 0 when the kept pixels are brighter than
+    ``threshold`` on average, class 1 otherwise (a base classifier whose votes depend on x)."""
+
+    def __init__(self, threshold: float = 0.5) -> None:
+        super().__init__()
+        self.threshold = threshold
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        value, inverse = x[:, 0].flatten(1), x[:, 1].flatten(1)
+        kept = (value + inverse).sum(1).clamp(min=1.0)
+        mean = value.sum(1) / kept
+        return torch.stack([mean, torch.full_like(mean, self.threshold)], dim=1)

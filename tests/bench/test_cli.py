@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from bench.checkpoints import load_checkpoint
-from bench.cli import build_parser, main
+from bench.cli import main
+from bench.cli_parser import build_parser
 from bench.configs import TrainConfig, config_dict
 from bench.data import MnistSplits, load_mnist
 from bench.registry import resolve_defense

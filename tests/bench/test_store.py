@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.errors import InputError
-from bench.store import CertifyRecord, ResultStore
+from bench.store import AttackRecord, CertifyRecord, ResultStore
 
 
 def record(image: int, **changes: object) -> CertifyRecord:
@@ -35,3 +37,30 @@ def test_unwritable_path(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(InputError, match="writable --results"):
         ResultStore(blocker / "r.sqlite")
+
+
+def attack_record(image: int, **changes: object) -> AttackRecord:
+    base = AttackRecord(
+        run_hash="a", defense="ablation-k45", attack="pointwise", model_id="m", dataset="mnist",
+        data_source="mnist", data_fingerprint="f", image=image, label=7, clean_prediction=7,
+        clean_adversarial=False, restarts=3, best_l0=12.0, confirmed=False,
+        best_confirmed_l0=math.inf, restart_l0=(12.0, math.inf, 30.0),
+        restart_confirmed=(False, None, True), queries=1500, forward_passes=10**6,
+        seconds=3.5, seed=0, n=100, alpha=0.05, mask_policy="fixed", config="{}",
+        adversarial=np.arange(4, dtype=np.float32).tobytes(), adversarial_shape=(1, 1, 2, 2),
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_attack_records_roundtrip_inf_none_and_bytes(tmp_path: Path) -> None:
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        assert store.add(attack_record(1))
+        assert store.add(attack_record(2, best_l0=math.inf, confirmed=None, restart_l0=(),
+                                       restart_confirmed=(), adversarial=b"",
+                                       adversarial_shape=(0,)))
+        assert not store.add(attack_record(1, best_l0=3.0))
+        assert store.attack_records() == [attack_record(1), attack_record(
+            2, best_l0=math.inf, confirmed=None, restart_l0=(), restart_confirmed=(),
+            adversarial=b"", adversarial_shape=(0,))]
+        assert store.done_images("a", "f", 0, table="attack") == {1, 2}
+        assert store.done_images("a", "f", 0) == set()  # certify table: separate

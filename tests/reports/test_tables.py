@@ -49,3 +49,32 @@ def test_paper_values_beside_ours() -> None:
 def test_no_records() -> None:
     with pytest.raises(ValueError):
         summarize_certify([])
+
+
+def test_attack_summary_medians_recheck_rate_and_join() -> None:
+    import math
+
+    from reports.tables import render_table2, summarize_attack
+    from tests.bench.test_store import attack_record
+
+    inf = math.inf
+    attacks = [
+        attack_record(0, clean_prediction=3, clean_adversarial=True, best_l0=0.0,
+                      confirmed=None, best_confirmed_l0=0.0),
+        attack_record(1, best_l0=12.0, confirmed=True, best_confirmed_l0=12.0),
+        attack_record(2, best_l0=20.0, confirmed=False, best_confirmed_l0=25.0),
+        attack_record(3, best_l0=inf, confirmed=None, best_confirmed_l0=inf),
+    ]
+    # best L0 sorted 0, 12, 20, inf -> lower median 12; confirmed 0, 12, 25, inf -> 12
+    s = summarize_attack(attacks)
+    assert (s.median_l0, s.median_confirmed_l0) == (12.0, 12.0)
+    assert s.clean_accuracy == 0.75 and s.not_found == 1
+    assert s.recheck_rate == 0.5  # one of the two checked best adversarials held
+    assert s.median_radius is None and s.violations is None
+    certs = [record(i, radius=r) for i, r in enumerate([-1, 5, 25, 3])]
+    joined = summarize_attack(attacks, certs)
+    assert joined.median_radius == 3  # radii -1, 3, 5, 25 -> lower median 3
+    assert joined.violations == 1  # image 2: certificate 25 is not below attack 25
+    table = render_table2([joined])
+    assert "| 12 (12) | 50% | 1 | 3 | 1 |" in table
+    assert "| 96.7% | 31 |" in table  # the paper's ablation-k45 row beside ours

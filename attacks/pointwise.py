@@ -1,0 +1,102 @@
+"""The Pointwise attack (Schott et al. 2019) through foolbox 3, with restarts (ALGORITHMS.md §5.3).
+
+Each restart seeds numpy and torch (foolbox draws its shuffles and salt-and-pepper noise from the
+global generators), finds a salt-and-pepper start that the oracle calls adversarial, runs
+``fb.attacks.PointwiseAttack`` from it, and re-checks the final point with an independent check.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import eagerpy as ep
+import foolbox as fb
+import torch
+
+from attacks.base import AttackResult, RestartResult
+from attacks.foolbox_adapter import MisclassifiedOrAbstained, foolbox_model
+from attacks.l0 import pixel_l0
+from attacks.oracles import Oracle
+from bench.configs import AttackConfig
+from bench.seeding import seed_everything
+
+__all__ = ["pointwise_attack"]
+
+log = logging.getLogger(__name__)
+
+
+def _start(model: fb.PyTorchModel, x: torch.Tensor, criterion: MisclassifiedOrAbstained,
+           config: AttackConfig) -> torch.Tensor | None:
+    """A salt-and-pepper start that a fresh query still calls adversarial, or None."""
+    init = fb.attacks.SaltAndPepperNoiseAttack(steps=config.init_steps)
+    for _ in range(config.start_tries):
+        start = init.run(model, x, criterion)
+        if bool(criterion(start, model(start)).all()):
+            return start
+    return None
+
+
+def _restart(x: torch.Tensor, label: int, config: AttackConfig, oracle: Oracle,
+             recheck: Callable[[torch.Tensor], bool]) -> RestartResult:
+    began = time.perf_counter()
+    model = foolbox_model(oracle)
+    criterion = MisclassifiedOrAbstained(torch.tensor([label]), config.alpha
+                                         if oracle.abstains else None)
+    attack = fb.attacks.PointwiseAttack(l2_binary_search=config.l2_binary_search)
+    x_adv = None
+    for _ in range(config.start_tries):
+        start = _start(model, x, criterion, config)
+        if start is None:
+            break
+        try:
+            x_adv = attack.run(model, x, criterion, starting_points=ep.astensor(start))
+            break
+        except AssertionError:  # foolbox re-queries the start; a stochastic oracle may say no
+            log.debug("start rejected by Pointwise's re-query; drawing another")
+    if x_adv is None:
+        return RestartResult(math.inf, None, oracle.queries, time.perf_counter() - began)
+    l0 = float(pixel_l0(x, x_adv)[0])
+    confirmed = recheck(x_adv)
+    return RestartResult(l0, confirmed, oracle.queries, time.perf_counter() - began,
+                         x_adv.detach().clone())
+
+
+def pointwise_attack(
+    x: torch.Tensor,
+    label: int,
+    config: AttackConfig,
+    oracle_for: Callable[[int], Oracle],
+    recheck_for: Callable[[int], Callable[[torch.Tensor], bool]],
+    restart_seeds: Sequence[int],
+    on_restart: Callable[[RestartResult], None] | None = None,
+) -> AttackResult:
+    """Pointwise with restarts on one image whose clean answer is correct.
+
+    Args:
+        x: the image (1, C, H, W) in [0, 1].
+        label: its true class.
+        config: restarts, start steps, alpha, binary search.
+        oracle_for: restart index -> the oracle attacked in that restart (a fresh or fixed
+            ablation stream per restart).
+        recheck_for: restart index -> a function telling whether an adversarial is still
+            adversarial under an independent fresh draw.
+        restart_seeds: one seed per restart for numpy's and torch's global generators.
+        on_restart: called after each restart (progress).
+
+    Returns:
+        An AttackResult with one RestartResult per restart.
+    """
+    if x.dim() != 4 or x.shape[0] != 1:
+        raise ValueError(f"attack one image (1, C, H, W) at a time, got {tuple(x.shape)}")
+    if len(restart_seeds) != config.restarts:
+        raise ValueError(f"need {config.restarts} restart seeds, got {len(restart_seeds)}")
+    results = []
+    for r, seed in enumerate(restart_seeds):
+        seed_everything(seed)
+        results.append(_restart(x, label, config, oracle_for(r), recheck_for(r)))
+        if on_restart is not None:
+            on_restart(results[-1])
+    return AttackResult(tuple(results))

@@ -1,0 +1,59 @@
+"""The undefended classifier behind the Defense protocol: never abstains, certified radius 0."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from defenses.base import Certificate, Prediction
+
+__all__ = ["Undefended"]
+
+
+class Undefended:
+    """A plain classifier on the unmodified image (the paper's "CNN" row of Table 2).
+
+    Args:
+        model: (B, C, H, W) images in [0, 1] -> (B, num_classes) logits.
+        batch_size: forward batch (speed only).
+        device: where the model runs.
+        name: the registry name.
+
+    ``predict`` returns the argmax class, never ABSTAIN; ``certify`` certifies nothing beyond the
+    image itself (radius 0, p_lower 1.0 because the answer is deterministic). ``generators`` are
+    accepted for the protocol and ignored.
+    """
+
+    def __init__(self, model: nn.Module, *, batch_size: int = 1024,
+                 device: torch.device | str = "cpu", name: str = "cnn") -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model = model.eval()
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        self.name = name
+        self.forward_passes = 0
+
+    @torch.inference_mode()
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (B, num_classes) on the CPU for images (B, C, H, W) in [0, 1]."""
+        if x.dim() != 4:
+            raise ValueError(f"x must have shape (B, C, H, W), got {tuple(x.shape)}")
+        out = [self.model(x[s : s + self.batch_size].to(self.device, torch.float32)).float().cpu()
+               for s in range(0, x.shape[0], self.batch_size)]
+        self.forward_passes += x.shape[0]
+        return torch.cat(out)
+
+    def predict(
+        self, x: torch.Tensor, generators: Sequence[torch.Generator] | None = None
+    ) -> list[Prediction]:
+        """The argmax class of each image (never ABSTAIN)."""
+        return [Prediction(int(c)) for c in self.logits(x).argmax(1).tolist()]
+
+    def certify(
+        self, x: torch.Tensor, generators: Sequence[torch.Generator] | None = None
+    ) -> list[Certificate]:
+        """The argmax class with radius 0: an undefended classifier certifies only x itself."""
+        return [Certificate(p.label, 0, 1.0, certificate="none") for p in self.predict(x)]
