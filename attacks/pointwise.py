@@ -28,15 +28,19 @@ __all__ = ["pointwise_attack"]
 log = logging.getLogger(__name__)
 
 
-def _start(model: fb.PyTorchModel, x: torch.Tensor, criterion: MisclassifiedOrAbstained,
-           config: AttackConfig) -> torch.Tensor | None:
-    """A salt-and-pepper start that a fresh query still calls adversarial, or None."""
-    init = fb.attacks.SaltAndPepperNoiseAttack(steps=config.init_steps)
-    for _ in range(config.start_tries):
-        start = init.run(model, x, criterion)
-        if bool(criterion(start, model(start)).all()):
-            return start
-    return None
+def _attempt(model: fb.PyTorchModel, x: torch.Tensor, criterion: MisclassifiedOrAbstained,
+             config: AttackConfig) -> torch.Tensor | None:
+    """One salt-and-pepper start and Pointwise from it, or None when the oracle rejects the start
+    (a second query, or Pointwise's own re-query, no longer calls it adversarial)."""
+    start = fb.attacks.SaltAndPepperNoiseAttack(steps=config.init_steps).run(model, x, criterion)
+    if not bool(criterion(start, model(start)).all()):
+        return None
+    attack = fb.attacks.PointwiseAttack(l2_binary_search=config.l2_binary_search)
+    try:
+        return attack.run(model, x, criterion, starting_points=ep.astensor(start))
+    except AssertionError:  # foolbox re-queries the start; a stochastic oracle may say no
+        log.debug("start rejected by Pointwise's re-query")
+        return None
 
 
 def _restart(x: torch.Tensor, label: int, config: AttackConfig, oracle: Oracle,
@@ -45,17 +49,11 @@ def _restart(x: torch.Tensor, label: int, config: AttackConfig, oracle: Oracle,
     model = foolbox_model(oracle)
     criterion = MisclassifiedOrAbstained(torch.tensor([label]), config.alpha
                                          if oracle.abstains else None)
-    attack = fb.attacks.PointwiseAttack(l2_binary_search=config.l2_binary_search)
     x_adv = None
     for _ in range(config.start_tries):
-        start = _start(model, x, criterion, config)
-        if start is None:
+        x_adv = _attempt(model, x, criterion, config)
+        if x_adv is not None:
             break
-        try:
-            x_adv = attack.run(model, x, criterion, starting_points=ep.astensor(start))
-            break
-        except AssertionError:  # foolbox re-queries the start; a stochastic oracle may say no
-            log.debug("start rejected by Pointwise's re-query; drawing another")
     if x_adv is None:
         return RestartResult(math.inf, None, oracle.queries, time.perf_counter() - began)
     l0 = float(pixel_l0(x, x_adv)[0])

@@ -64,8 +64,9 @@ def _train_config(config: DefenseConfig, args: argparse.Namespace) -> TrainConfi
 
 
 def _certify_config(args: argparse.Namespace) -> CertifyConfig:
-    return CertifyConfig(n0=args.n0, n=args.n, alpha=args.alpha, abstain=args.abstain,
-                         batch_size=args.forward_batch)
+    """CERTIFY/PREDICT parameters; `bench attack` has no --n0/--abstain and uses the defaults."""
+    return CertifyConfig(n0=getattr(args, "n0", CertifyConfig.n0), n=args.n, alpha=args.alpha,
+                         abstain=getattr(args, "abstain", False), batch_size=args.forward_batch)
 
 
 def _load_data(args: argparse.Namespace) -> MnistSplits:
@@ -172,9 +173,7 @@ def _attack_command(args: argparse.Namespace, device: torch.device) -> None:
         raise InputError(f"--start {args.start} is past the {len(splits.test)} test images.")
     if args.command == "run":
         _train(config, args, splits, device)
-    certify = CertifyConfig(n0=getattr(args, "n0", CertifyConfig().n0), n=args.n, alpha=args.alpha,
-                            abstain=getattr(args, "abstain", False),
-                            batch_size=args.forward_batch)
+    certify = _certify_config(args)
     defense, checkpoint = load_defense(config, certify, args.models, device=device)
     job = AttackJob(config, attack, checkpoint.model_id, args.seed)
     certificates: list[CertifyRecord] = []
