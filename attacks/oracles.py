@@ -5,10 +5,10 @@ deterministic classifier, hard-vote counts for a smoothed one. For smoothed defe
 policy decides where each query's ablations come from:
 
 - ``FreshOracle``: N new ablations on every query (the paper's protocol; a stochastic oracle).
-- ``FixedOracle``: one set of N ablations reused for every query (a deterministic oracle). It
-  answers exactly as a full evaluation would, but re-evaluates only the ablations that keep a pixel
-  that differs from a recently answered query (a one-pixel Pointwise step touches about
-  N * k / d of them: 574 of 10,000 for k = 45 on MNIST).
+- ``FixedOracle``: one set of N noise draws reused for every query (a deterministic oracle). It
+  answers exactly as a full evaluation would, but re-evaluates only the draws that read a pixel
+  that differs from a recently answered query (for ablation, a one-pixel Pointwise step touches
+  about N * k / d of them: 574 of 10,000 for k = 45 on MNIST).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Protocol
 
 import torch
 
-from defenses.ablation import RandomizedAblation
+from defenses.smoothing import SmoothedClassifier
 from defenses.undefended import Undefended
 
 __all__ = ["FixedOracle", "FreshOracle", "LogitOracle", "Oracle"]
@@ -47,11 +47,11 @@ class LogitOracle:
 
 
 class FreshOracle:
-    """Vote counts over ``n`` fresh ablations per query, drawn from ``generator``."""
+    """Vote counts over ``n`` fresh noise draws (ablations) per query, drawn from ``generator``."""
 
     abstains = True
 
-    def __init__(self, defense: RandomizedAblation, n: int, generator: torch.Generator) -> None:
+    def __init__(self, defense: SmoothedClassifier, n: int, generator: torch.Generator) -> None:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         self.defense, self.n, self.generator, self.queries = defense, n, generator, 0
@@ -62,11 +62,11 @@ class FreshOracle:
 
 
 class FixedOracle:
-    """Vote counts over one fixed set of ablations, evaluated incrementally.
+    """Vote counts over one fixed set of noise draws (ablations), evaluated incrementally.
 
     Args:
         defense: the smoothed classifier (its base model votes).
-        keeps: the fixed keep masks (N, H, W), bool.
+        noise: the fixed draws (N, ...) from ``defense.sample_noise`` (keep masks for ablation).
         cache: how many recently answered queries are kept as references. A query is evaluated
             from the reference with the fewest differing pixel positions; references are refreshed
             on use, so Pointwise's accepted point stays cached while rejected steps come and go.
@@ -74,11 +74,11 @@ class FixedOracle:
 
     abstains = True
 
-    def __init__(self, defense: RandomizedAblation, keeps: torch.Tensor, cache: int = 4) -> None:
-        if keeps.dim() != 3 or keeps.dtype != torch.bool:
-            raise ValueError("keeps must be a bool tensor (N, H, W)")
-        self.defense, self.keeps, self.cache_size = defense, keeps, max(1, cache)
-        self.flat = keeps.flatten(1)
+    def __init__(self, defense: SmoothedClassifier, noise: torch.Tensor, cache: int = 4) -> None:
+        self.defense, self.noise, self.cache_size = defense, noise, max(1, cache)
+        self.flat = defense.reads(noise)
+        if self.flat.dim() != 2 or self.flat.dtype != torch.bool or len(self.flat) != len(noise):
+            raise ValueError("defense.reads(noise) must be a bool tensor (N, H * W)")
         self._cache: OrderedDict[int, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
         self._next_id = 0
         self.queries = 0
@@ -91,14 +91,14 @@ class FixedOracle:
             if best is None or int(changed.sum()) < int(best[1].sum()):
                 best = (key, changed, ref_votes)
         if best is None:
-            votes = self.defense.mask_votes(x1, self.keeps)
+            votes = self.defense.noise_votes(x1, self.noise)
         else:
             key, changed, ref_votes = best
             self._cache.move_to_end(key)
             votes = ref_votes.clone()
             touched = self.flat[:, changed].any(dim=1)
             if bool(touched.any()):
-                votes[touched] = self.defense.mask_votes(x1, self.keeps[touched])
+                votes[touched] = self.defense.noise_votes(x1, self.noise[touched])
         self._cache[self._next_id] = (x1[0].clone(), votes)
         self._next_id += 1
         while len(self._cache) > self.cache_size:

@@ -21,8 +21,7 @@ from bench.data import Dataset
 from bench.seeding import derive_seed, image_generator
 from bench.store import AttackRecord
 from bench.training import to_float
-from defenses.ablation import RandomizedAblation
-from defenses.masks import sample_keep_masks
+from defenses.smoothing import SmoothedClassifier
 from defenses.undefended import Undefended
 
 __all__ = ["AttackJob", "attack_images", "attack_one"]
@@ -42,7 +41,7 @@ class AttackJob:
 
     @property
     def smoothed(self) -> bool:
-        return self.config.kind == "ablation"
+        return self.config.kind != "undefended"
 
     @property
     def config_json(self) -> str:
@@ -59,7 +58,7 @@ class AttackJob:
         return config_hash(json.loads(self.config_json))
 
 
-def _oracle_factory(defense: RandomizedAblation | Undefended, attack: AttackConfig, seed: int,
+def _oracle_factory(defense: SmoothedClassifier | Undefended, attack: AttackConfig, seed: int,
                     image: int, shape: tuple[int, ...]) -> Callable[[int], Oracle]:
     """Restart index -> the oracle attacked in that restart (streams derived from seed, image)."""
     def oracle_for(restart: int) -> Oracle:
@@ -68,14 +67,13 @@ def _oracle_factory(defense: RandomizedAblation | Undefended, attack: AttackConf
         if attack.mask_policy == "fresh":
             return FreshOracle(defense, attack.n,
                                image_generator(seed, image, f"attack-fresh-{restart}"))
-        h, w = shape[-2:]
         gen = image_generator(seed, image, f"attack-fixed-masks-{restart}")
-        keeps = sample_keep_masks(attack.n, h * w, defense.k, gen).view(attack.n, h, w)
-        return FixedOracle(defense, keeps)
+        c, h, w = shape[-3:]
+        return FixedOracle(defense, defense.sample_noise(attack.n, (c, h, w), gen))
     return oracle_for
 
 
-def attack_one(defense: RandomizedAblation | Undefended, attack: AttackConfig, seed: int,
+def attack_one(defense: SmoothedClassifier | Undefended, attack: AttackConfig, seed: int,
                image: int, x: torch.Tensor, label: int,
                on_restart: Callable[[RestartResult], None] | None = None
                ) -> tuple[int, AttackResult | None]:
@@ -102,15 +100,15 @@ def attack_one(defense: RandomizedAblation | Undefended, attack: AttackConfig, s
     return clean, result
 
 
-def _check_defense(defense: RandomizedAblation | Undefended, attack: AttackConfig) -> None:
-    if isinstance(defense, RandomizedAblation) and (defense.n, defense.alpha) != (attack.n,
+def _check_defense(defense: SmoothedClassifier | Undefended, attack: AttackConfig) -> None:
+    if isinstance(defense, SmoothedClassifier) and (defense.n, defense.alpha) != (attack.n,
                                                                                attack.alpha):
         raise ValueError(f"the defense uses N={defense.n}, alpha={defense.alpha} but the attack "
                          f"N={attack.n}, alpha={attack.alpha}")
 
 
 def attack_images(
-    defense: RandomizedAblation | Undefended,
+    defense: SmoothedClassifier | Undefended,
     job: AttackJob,
     data: Dataset,
     indices: Sequence[int],

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from bench.attacking import AttackJob, attack_images
 from bench.checkpoints import load_checkpoint
-from bench.cli_parser import PAPER_PROTOCOL, build_parser
+from bench.cli_parser import COMPARISONS, PAPER_PROTOCOL, build_parser
 from bench.configs import AttackConfig, CertifyConfig, DefenseConfig, TrainConfig, config_dict
 from bench.data import Dataset, MnistSplits, load_mnist
 from bench.errors import BenchError, InputError
@@ -23,8 +23,14 @@ from bench.registry import ATTACKS, DEFENSES, default_train, resolve_attack, res
 from bench.runner import CertifyJob, certify_images, load_defense, train_defense
 from bench.store import AttackRecord, CertifyRecord, ResultStore
 from bench.training import TrainState
-from defenses.ablation import RandomizedAblation
+from defenses.smoothing import SmoothedClassifier
 from defenses.undefended import Undefended
+from reports.baselines import (
+    render_pairwise_gain,
+    render_table7,
+    render_table8,
+    summarize_pairwise_gain,
+)
 from reports.tables import (
     render_certified_accuracy,
     render_table1,
@@ -66,7 +72,9 @@ def _train_config(config: DefenseConfig, args: argparse.Namespace) -> TrainConfi
 def _certify_config(args: argparse.Namespace) -> CertifyConfig:
     """CERTIFY/PREDICT parameters; `bench attack` has no --n0/--abstain and uses the defaults."""
     return CertifyConfig(n0=getattr(args, "n0", CertifyConfig.n0), n=args.n, alpha=args.alpha,
-                         abstain=getattr(args, "abstain", False), batch_size=args.forward_batch)
+                         abstain=getattr(args, "abstain", False),
+                         certificate=getattr(args, "certificate", CertifyConfig.certificate),
+                         batch_size=args.forward_batch)
 
 
 def _load_data(args: argparse.Namespace) -> MnistSplits:
@@ -100,13 +108,13 @@ def _train(config: DefenseConfig, args: argparse.Namespace, splits: MnistSplits,
         print(f"{path} already trained with this recipe; nothing to do (--force retrains).")
         return
     metrics = load_checkpoint(path, config_dict(config)).metrics
-    what = "single-ablation test" if config.kind == "ablation" else "test"
+    what = {"ablation": "single-ablation test", "lee": "single-noise test"}.get(config.kind, "test")
     print(f"saved {path}: {metrics['epochs']} epochs in {metrics['train_seconds'] / 60:.1f} min, "
           f"{what} accuracy {100 * metrics['test_sample_accuracy']:.2f}%")
 
 
 def _prepare(config: DefenseConfig, args: argparse.Namespace,
-             device: torch.device) -> tuple[RandomizedAblation | Undefended, CertifyJob]:
+             device: torch.device) -> tuple[SmoothedClassifier | Undefended, CertifyJob]:
     certify = _certify_config(args)
     defense, checkpoint = load_defense(config, certify, args.models, device=device)
     return defense, CertifyJob(config, certify, checkpoint.model_id, args.seed)
@@ -119,7 +127,7 @@ def _wanted(args: argparse.Namespace, test: Dataset) -> list[int]:
     return wanted
 
 
-def _certify(defense: RandomizedAblation | Undefended, job: CertifyJob,
+def _certify(defense: SmoothedClassifier | Undefended, job: CertifyJob,
              args: argparse.Namespace, test: Dataset, store: ResultStore) -> list[CertifyRecord]:
     wanted = _wanted(args, test)
     done = store.done_images(job.run_hash, test.fingerprint, args.seed)
@@ -132,8 +140,12 @@ def _certify(defense: RandomizedAblation | Undefended, job: CertifyJob,
     return store.records(job.run_hash, test.fingerprint, args.seed, images=wanted)
 
 
+def _max_rho(records: list[CertifyRecord]) -> int:
+    return max([11, *(r.radius for r in records)])
+
+
 def _print_summary(records_by_defense: list[list[CertifyRecord]]) -> None:
-    summaries = [summarize_certify(r) for r in records_by_defense if r]
+    summaries = [summarize_certify(r, _max_rho(r)) for r in records_by_defense if r]
     print("\nTable 1 (accuracy and abstention from PREDICT; median certified robustness from "
           "CERTIFY, misclassified = -inf, lower median with upper median in brackets):\n")
     print(render_table1(summaries))
@@ -147,7 +159,7 @@ def _attack_config(args: argparse.Namespace) -> AttackConfig:
                         mask_policy=args.mask_policy)
 
 
-def _attack(defense: RandomizedAblation | Undefended, job: AttackJob, args: argparse.Namespace,
+def _attack(defense: SmoothedClassifier | Undefended, job: AttackJob, args: argparse.Namespace,
             test: Dataset, store: ResultStore) -> list[AttackRecord]:
     wanted = _wanted(args, test)
     done = store.done_images(job.run_hash, test.fingerprint, args.seed, table="attack")
@@ -207,12 +219,20 @@ def _run(args: argparse.Namespace) -> None:
     if args.command in ("attack", "run"):
         _attack_command(args, device)
         return
-    configs = ([resolve_defense(args.defense)] if args.command == "certify"
-               else [resolve_defense(f"ablation-k{k}") for k in args.ks])
+    if args.command == "certify":
+        configs = [resolve_defense(args.defense)]
+    elif args.command == "compare":
+        configs = [resolve_defense(name)
+                   for name in (args.defenses or COMPARISONS[args.comparison])]
+        if args.comparison == "pairwise" and any(c.kind != "ablation" for c in configs):
+            raise InputError("the pairwise comparison is for ablation defenses only "
+                             "(ablation-k{K}, ablation-mean-k{K}).")
+    else:
+        configs = [resolve_defense(f"ablation-k{k}") for k in args.ks]
     splits = _load_data(args)
     if args.start >= len(splits.test):
         raise InputError(f"--start {args.start} is past the {len(splits.test)} test images.")
-    if args.command == "sweep":
+    if args.command in ("sweep", "compare"):
         for config in configs:
             _train(config, args, splits, device)
     # every checkpoint is checked before the results database is touched
@@ -220,7 +240,27 @@ def _run(args: argparse.Namespace) -> None:
     with ResultStore(args.results) as store:
         results = [_certify(defense, job, args, splits.test, store) for defense, job in prepared]
     _print_summary(results)
+    if args.command == "compare":
+        _print_comparison(args.comparison, results)
     print(f"\nrecords: {args.results}")
+
+
+def _print_comparison(comparison: str, results: list[list[CertifyRecord]]) -> None:
+    """Table 7, Table 8 or the pairwise gain, from records of the same images."""
+    if comparison == "pairwise":
+        print("\nPairwise certificate vs the paper's, from the same votes (median certified "
+              "robustness, misclassified = -inf; gain over correctly certified images; "
+              "certified accuracy % at rho):\n")
+        print(render_pairwise_gain([summarize_pairwise_gain(r) for r in results]))
+        return
+    summaries = [summarize_certify(r, _max_rho(r)) for r in results]
+    if comparison == "table7":
+        print("\nTable 7 (median certified L0 robustness in pixels; Lee et al. count channel "
+              "values, the same as pixels on MNIST):\n")
+        print(render_table7(summaries, results))
+    else:
+        print("\nTable 8 (NULL encodings):\n")
+        print(render_table8(summaries))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

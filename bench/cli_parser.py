@@ -8,12 +8,18 @@ from pathlib import Path
 from bench.configs import AttackConfig, CertifyConfig, TrainConfig
 from bench.registry import ATTACKS, default_train
 
-__all__ = ["PAPER_PROTOCOL", "build_parser"]
+__all__ = ["COMPARISONS", "PAPER_PROTOCOL", "build_parser"]
 
 PAPER_KS = tuple(range(5, 101, 5))
 _TRAIN, _CERT, _ATTACK = TrainConfig(), CertifyConfig(), AttackConfig()
 # `bench run` defaults: small enough to finish in about 30 minutes on a 2-core CPU (README)
 RUN_LIMIT, RUN_N, RUN_N0, RUN_RESTARTS, RUN_MASKS = 10, 1000, 100, 2, "fixed"
+# `bench compare`: the defenses each comparison certifies on the same images by default
+COMPARISONS: dict[str, tuple[str, ...]] = {
+    "table7": ("lee-kappa0.1", "ablation-k45"),
+    "table8": ("ablation-k45", "ablation-mean-k45"),
+    "pairwise": ("ablation-k45",),
+}
 PAPER_PROTOCOL = ("bench run --defense ablation-k45 --attack pointwise --limit 275 --n 10000 "
                   "--n0 1000 --restarts 10 --mask-policy fresh")
 
@@ -44,6 +50,13 @@ def _positive_float(text: str) -> float:
     if not value > 0.0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return value
+
+
+def _names(text: str) -> tuple[str, ...]:
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one defense name")
+    return values
 
 
 def _ks(text: str) -> tuple[int, ...]:
@@ -139,13 +152,23 @@ def _add_sample_options(p: argparse.ArgumentParser, limit: int, n: int) -> None:
                    help=f"base-classifier forward batch; speed only (default: {_CERT.batch_size})")
 
 
-def _add_certify_options(p: argparse.ArgumentParser, n0: int = _CERT.n0) -> None:
+def _add_certify_options(p: argparse.ArgumentParser, n0: int = _CERT.n0,
+                         certificate: bool = True) -> None:
     g = p.add_argument_group("certification")
     g.add_argument("--n0", type=_positive_int, default=n0,
                    help=f"selection samples N0 (default: {n0}; the paper's is {_CERT.n0})")
     g.add_argument("--abstain", action="store_true",
                    help="Cohen-style CERTIFY: abstain when p_lower <= 1/2 (default: the paper's "
                         "CERTIFY, which returns radius 0 there)")
+    if not certificate:
+        return
+    g.add_argument("--certificate", choices=("levine-feizi", "pairwise"),
+                   default=_CERT.certificate,
+                   help="ablation defenses: 'levine-feizi' (the paper's: p_lower - Delta(rho) > "
+                        "1/2) or 'pairwise' (Jia et al. style: 2 Delta(rho) < p_lower(top) - "
+                        "p_upper(runner-up), bounds on all classes at alpha/classes each); each "
+                        "record names its certificate. Lee defenses always use Lee et al.'s "
+                        f"(default: {_CERT.certificate})")
 
 
 def _add_attack_options(p: argparse.ArgumentParser, restarts: int = _ATTACK.restarts,
@@ -221,4 +244,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_options(p)
     _add_sample_options(p, limit=1000, n=_CERT.n)
     _add_certify_options(p)
+    tables = "; ".join(f"{t}: {', '.join(d)}" for t, d in COMPARISONS.items())
+    p = sub.add_parser("compare", parents=[common], help="Tables 7 and 8, pairwise certificate",
+                       description="Train what is missing, certify several defenses on the same "
+                                   "test images and print a comparison: table7 (Lee et al. vs "
+                                   "ablation, median certified robustness), table8 (multichannel "
+                                   "vs mean NULL encoding) or pairwise (the paper's certificate "
+                                   "vs the pairwise one, from the same votes). Default defenses: "
+                                   + tables + ".")
+    p.add_argument("comparison", choices=tuple(COMPARISONS), help="which comparison to print")
+    p.add_argument("--defenses", type=_names, default=None,
+                   help="comma-separated defense names instead of the comparison's defaults")
+    _add_train_options(p)
+    _add_sample_options(p, limit=1000, n=_CERT.n)
+    _add_certify_options(p, certificate=False)
     return parser

@@ -20,13 +20,14 @@ __all__ = [
     "AttackConfig",
     "CertifyConfig",
     "DefenseConfig",
+    "LeeConfig",
     "TrainConfig",
     "UndefendedConfig",
     "config_dict",
     "config_hash",
 ]
 
-CertificateKind = Literal["levine-feizi"]
+CertificateKind = Literal["levine-feizi", "pairwise"]
 MaskSharing = Literal["per-sample", "per-batch"]
 Optimizer = Literal["sgd", "adam"]
 Init = Literal["kaiming", "pytorch"]
@@ -92,7 +93,38 @@ class UndefendedConfig:
         return self.image_shape[0]
 
 
-DefenseConfig = AblationConfig | UndefendedConfig
+@dataclass(frozen=True)
+class LeeConfig:
+    """Lee et al. (2019) random-value smoothing: each pixel value kept with probability kappa,
+    otherwise replaced by a uniformly random *different* one of ``num_values`` levels.
+
+    Attributes:
+        name: registry name, e.g. ``lee-kappa0.1``.
+        kappa: keep probability, 1/num_values < kappa <= 1.
+        num_values: levels per coordinate (256: MNIST's 8-bit grey levels, not binarised).
+        architecture: base-classifier architecture name (``defenses.models.ARCHITECTURES``).
+        image_shape: (C, H, W) of the dataset's images.
+        num_classes: number of classes.
+    """
+
+    name: str
+    kappa: float
+    num_values: int = 256
+    architecture: str = "mnist-cnn"
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+    num_classes: int = 10
+    kind: Literal["lee"] = "lee"
+
+    @property
+    def d(self) -> int:
+        return self.image_shape[1] * self.image_shape[2]
+
+    @property
+    def input_channels(self) -> int:
+        return self.image_shape[0]
+
+
+DefenseConfig = AblationConfig | UndefendedConfig | LeeConfig
 
 
 @dataclass(frozen=True)
@@ -141,7 +173,9 @@ class CertifyConfig:
         alpha: failure probability; one-sided for CERTIFY's bound, two-sided for PREDICT's test.
         abstain: Cohen-style CERTIFY that abstains when p_lower <= 1/2; the paper's CERTIFY
             (False, default) never abstains and returns radius 0 there.
-        certificate: which certificate turns p_lower into a radius.
+        certificate: which certificate an ablation defense uses: "levine-feizi" (the paper's,
+            default) or "pairwise" (Jia et al. style, ALGORITHMS.md §4). Lee defenses always use
+            Lee's certificate and undefended ones none; each record names the one used.
         batch_size: base-classifier forward batch; changes speed, never results.
     """
 

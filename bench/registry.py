@@ -11,7 +11,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.configs import AblationConfig, DefenseConfig, TrainConfig, UndefendedConfig
+from bench.configs import (
+    AblationConfig,
+    DefenseConfig,
+    LeeConfig,
+    TrainConfig,
+    UndefendedConfig,
+)
 from bench.errors import InputError
 from defenses.encodings import Encoding
 
@@ -45,6 +51,26 @@ def _ablation(match: re.Match[str]) -> AblationConfig:
     return AblationConfig(name=match.group(0), k=k, encoding=Encoding.MULTICHANNEL)
 
 
+MNIST_MEAN = 0.1307
+"""The MNIST training-set pixel mean (0.13066 to 5 digits), hard-coded as in the paper's code."""
+
+
+def _ablation_mean(match: re.Match[str]) -> AblationConfig:
+    k = _ablation(match).k
+    return AblationConfig(name=match.group(0), k=k, encoding=Encoding.MEAN_FILL, fill=MNIST_MEAN)
+
+
+def _lee(match: re.Match[str]) -> LeeConfig:
+    kappa = float(match.group("kappa"))
+    if not 1 / 256 < kappa <= 1:
+        raise InputError(
+            f"kappa = {kappa} is impossible: Lee et al.'s noise keeps a pixel value with "
+            "probability kappa, which must be in (1/256, 1] (at or below 1/256 the noise hides "
+            "the image and nothing is certified). Try lee-kappa0.1."
+        )
+    return LeeConfig(name=match.group(0), kappa=kappa)
+
+
 DEFENSES: tuple[DefenseEntry, ...] = (
     DefenseEntry(
         "ablation-k{K}",
@@ -53,6 +79,22 @@ DEFENSES: tuple[DefenseEntry, ...] = (
         "randomized ablation (Levine & Feizi 2020): keep K of 784 pixels, multichannel NULL "
         "encoding (x, 1-x) / (0, 0), paper's MNIST CNN; certified L0 radius",
         _ablation,
+    ),
+    DefenseEntry(
+        "ablation-mean-k{K}",
+        r"ablation-mean-k(?P<k>\d+)",
+        "ablation-mean-k45",
+        "randomized ablation with the mean NULL encoding (Table 8): ablated pixels set to the "
+        f"training-set mean {MNIST_MEAN}, one input channel; certified L0 radius",
+        _ablation_mean,
+    ),
+    DefenseEntry(
+        "lee-kappa{KAPPA}",
+        r"lee-kappa(?P<kappa>\d*\.?\d+)",
+        "lee-kappa0.1",
+        "Lee et al. 2019 random-value smoothing (Table 7): each pixel kept with probability "
+        "KAPPA, else a uniformly random other of its 256 grey levels; Lee's L0 certificate",
+        _lee,
     ),
     DefenseEntry(
         "cnn",

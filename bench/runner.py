@@ -26,6 +26,7 @@ from bench.configs import (
     AblationConfig,
     CertifyConfig,
     DefenseConfig,
+    LeeConfig,
     TrainConfig,
     config_dict,
     config_hash,
@@ -43,6 +44,8 @@ from bench.training import (
 )
 from defenses.ablation import RandomizedAblation
 from defenses.base import Defense
+from defenses.lee import LeeSmoothing
+from defenses.smoothing import SmoothedClassifier
 from defenses.stats import predict_from_counts
 from defenses.undefended import Undefended
 
@@ -153,19 +156,24 @@ def load_defense(
     models: Path,
     *,
     device: torch.device | str = "cpu",
-) -> tuple[RandomizedAblation | Undefended, Checkpoint]:
+) -> tuple[SmoothedClassifier | Undefended, Checkpoint]:
     """The defense of a trained checkpoint (InputError when missing or mismatched): the smoothed
-    classifier with ``certify``'s N0, N and alpha, or the undefended classifier."""
+    classifier with ``certify``'s N0, N, alpha and certificate, or the undefended classifier."""
+    if certify.certificate != "levine-feizi" and not isinstance(config, AblationConfig):
+        raise InputError(f"--certificate {certify.certificate} applies to ablation defenses only; "
+                         f"{config.name} has its own certificate. Drop --certificate.")
     checkpoint = load_checkpoint(checkpoint_path(models, config), config_dict(config))
     model = load_weights(build_base_classifier(config), checkpoint).to(device)
-    if not isinstance(config, AblationConfig):
+    if not isinstance(config, AblationConfig | LeeConfig):
         return Undefended(model, device=device, name=config.name), checkpoint
-    defense = RandomizedAblation(
-        model, config.k, encoding=config.encoding, n0=certify.n0, n=certify.n,
-        alpha=certify.alpha, abstain=certify.abstain, fill=config.fill,
-        num_classes=config.num_classes, batch_size=certify.batch_size, device=device,
-        name=config.name,
-    )
+    common = {"n0": certify.n0, "n": certify.n, "alpha": certify.alpha,
+              "abstain": certify.abstain, "num_classes": config.num_classes,
+              "batch_size": certify.batch_size, "device": device, "name": config.name}
+    if isinstance(config, LeeConfig):
+        return LeeSmoothing(model, config.kappa, num_values=config.num_values,
+                            **common), checkpoint
+    defense = RandomizedAblation(model, config.k, encoding=config.encoding, fill=config.fill,
+                                 certificate=certify.certificate, **common)
     return defense, checkpoint
 
 
@@ -180,9 +188,12 @@ class CertifyJob:
 
     @property
     def config_json(self) -> str:
+        # the certificate choice exists for ablation defenses only; the others name their own
+        exclude = ("batch_size",) if self.config.kind == "ablation" else ("batch_size",
+                                                                          "certificate")
         return json.dumps(
             {"defense": config_dict(self.config),
-             "certify": config_dict(self.certify, exclude=("batch_size",)),
+             "certify": config_dict(self.certify, exclude=exclude),
              "model_id": self.model_id},
             sort_keys=True,
         )

@@ -16,11 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.configs import AblationConfig, DefenseConfig, TrainConfig
+from bench.configs import AblationConfig, DefenseConfig, LeeConfig, TrainConfig
 from bench.data import Dataset
 from bench.losses import smoothing_loss
 from bench.seeding import derive_seed
 from defenses.encodings import encode
+from defenses.lee import apply_lee_noise, sample_lee_noise
 from defenses.masks import sample_keep_masks
 from defenses.models import build_model
 
@@ -83,11 +84,15 @@ def _keep_masks(config: AblationConfig, train: TrainConfig, n: int,
 
 def model_inputs(config: DefenseConfig, train: TrainConfig, x: torch.Tensor,
                  gen: torch.Generator) -> torch.Tensor:
-    """What the base classifier sees in training: an ablated, encoded image (masks drawn from
-    ``gen``), or the plain image for an undefended classifier."""
+    """What the base classifier sees in training: an ablated, encoded image or a Lee-noised one
+    (noise drawn from ``gen``; Lee noise is always drawn per image), or the plain image for an
+    undefended classifier."""
     if isinstance(config, AblationConfig):
         keep = _keep_masks(config, train, len(x), gen).to(x.device)
         return encode(x, keep, config.encoding, config.fill)
+    if isinstance(config, LeeConfig):
+        noise = sample_lee_noise(len(x), config.image_shape, config.kappa, config.num_values, gen)
+        return apply_lee_noise(x, noise, config.num_values)
     return x
 
 

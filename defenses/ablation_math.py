@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["ablation_delta", "l0_radius", "max_radius"]
+__all__ = ["ablation_delta", "l0_radius", "l0_radius_pairwise", "max_radius"]
 
 
 def _check_dk(d: int, k: int) -> None:
@@ -72,6 +72,42 @@ def l0_radius(p_lower: float, d: int, k: int) -> int:
         else:
             hi = mid - 1
     return lo
+
+
+def l0_radius_pairwise(p_lower_a: float, p_upper_b: float, d: int, k: int) -> int:
+    """Pairwise certified L0 radius (Jia et al. style, ALGORITHMS.md §4).
+
+    Under ablation, a change of rho pixels can move at most Delta(rho) of the probability mass, so
+    p_A(x') >= p̲_A - Delta and p_B(x') <= p̄_B + Delta for every rival B: A stays the top class
+    while 2 * Delta(rho) < p̲_A - p̄_B.
+
+    Args:
+        p_lower_a: lower bound p̲_A on the top class's probability, in [0, 1].
+        p_upper_b: upper bound p̄_B on every rival's probability, in [0, 1].
+        d: number of pixel positions.
+        k: number of kept positions.
+
+    Returns:
+        The largest rho with 2 * Delta(rho) < p̲_A - p̄_B; -1 when p̲_A <= p̄_B. With
+        p̄_B >= 1 - p̲_A (no information beyond p̲_A) this is exactly ``l0_radius(p_lower_a, d,
+        k)``, and it is never smaller than that radius when p̄_B < 1 - p̲_A.
+    """
+    _check_dk(d, k)
+    if not (0.0 <= p_lower_a <= 1.0 and 0.0 <= p_upper_b <= 1.0):
+        raise ValueError(f"bounds must be in [0, 1], got {p_lower_a}, {p_upper_b}")
+    paper = l0_radius(p_lower_a, d, k)
+    if p_upper_b >= 1.0 - p_lower_a:  # p_B <= 1 - p_A holds anyway: the paper's certificate
+        return paper
+    if not p_lower_a > p_upper_b:
+        return -1
+    lo, hi = 0, d - k  # invariant: lo qualifies (Delta(0) = 0)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if 2.0 * ablation_delta(d, k, mid) < p_lower_a - p_upper_b:
+            lo = mid
+        else:
+            hi = mid - 1
+    return max(lo, paper)  # equal in exact arithmetic; max() guards float rounding at the edge
 
 
 def max_radius(n: int, alpha: float, d: int, k: int) -> int:

@@ -9,7 +9,9 @@ from scipy.stats import beta, binomtest
 
 __all__ = [
     "clopper_pearson_lower",
+    "clopper_pearson_upper",
     "predict_from_counts",
+    "simultaneous_bounds",
     "top_two",
     "top_two_decides",
     "top_two_pvalue",
@@ -40,6 +42,50 @@ def clopper_pearson_lower(successes: int, n: int, alpha: float) -> float:
     if successes == n:
         return float(alpha ** (1.0 / n))
     return float(beta.ppf(alpha, successes, n - successes + 1))
+
+
+def clopper_pearson_upper(successes: int, n: int, alpha: float) -> float:
+    """One-sided Clopper-Pearson upper confidence bound at level alpha: P(p > bound) <= alpha.
+
+    Args:
+        successes: votes for the class, 0 <= successes <= n.
+        n: number of samples, n >= 1.
+        alpha: one-sided failure probability in (0, 1).
+
+    Returns:
+        1 - clopper_pearson_lower(n - successes, n, alpha) (the lower bound of the complement):
+        BetaInv(1 - alpha; successes + 1, n - successes), and 1.0 when successes == n.
+    """
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be in 0..n={n}, got {successes}")
+    return 1.0 - clopper_pearson_lower(n - successes, n, alpha)
+
+
+def simultaneous_bounds(
+    counts: tuple[int, ...] | list[int], top: int, alpha: float
+) -> tuple[float, float]:
+    """(p̲_A, p̄_B): bounds on the top class and on every rival that hold together at level alpha.
+
+    Jia et al.'s SimuEM with a Bonferroni split (ALGORITHMS.md §4): each class gets a one-sided
+    Clopper-Pearson bound at alpha / c (c = number of classes), the lower one for ``top`` and the
+    upper one for every other class; p̄_B is the largest rival upper bound, clipped at 1 - p̲_A
+    (p_B <= 1 - p_A always holds).
+
+    Args:
+        counts: votes per class over n = sum(counts) samples, n >= 1.
+        top: the selected class A.
+        alpha: the joint failure probability in (0, 1).
+
+    Returns:
+        (p_lower_a, p_upper_b), both in [0, 1], with p_upper_b <= 1 - p_lower_a.
+    """
+    c, n = len(counts), sum(counts)
+    if c < 2 or not 0 <= top < c:
+        raise ValueError(f"need >= 2 classes and 0 <= top < {c}, got top={top}")
+    level = alpha / c
+    p_lower_a = clopper_pearson_lower(counts[top], n, level)
+    rival = max(clopper_pearson_upper(v, n, level) for i, v in enumerate(counts) if i != top)
+    return p_lower_a, min(rival, 1.0 - p_lower_a)
 
 
 def top_two_pvalue(n_first: int, n_second: int) -> float:

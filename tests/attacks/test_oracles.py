@@ -2,8 +2,9 @@ import torch
 
 from attacks.oracles import FixedOracle, FreshOracle
 from defenses.ablation import RandomizedAblation
+from defenses.lee import LeeSmoothing
 from defenses.masks import sample_keep_masks
-from tests.conftest import KeptBrightnessModel
+from tests.conftest import KeptBrightnessModel, MeanBrightnessModel
 
 
 def _defense() -> RandomizedAblation:
@@ -59,3 +60,24 @@ def test_fresh_oracle_draws_new_ablations_on_every_query() -> None:
     assert first.sum() == second.sum() == 300
     assert not torch.equal(first, second)
     assert defense.forward_passes == 600
+
+
+def test_fixed_oracle_is_exact_for_lee_noise() -> None:
+    defense = LeeSmoothing(MeanBrightnessModel(0.45), 0.3, n=200, batch_size=64)
+    gen = torch.Generator().manual_seed(5)
+    noise = defense.sample_noise(200, (1, 8, 8), gen)
+    oracle = FixedOracle(defense, noise)
+    x = torch.rand(1, 1, 8, 8, generator=gen)
+    queries = [x]
+    for step in range(10):
+        q = queries[-1].clone()
+        q[0, 0, step % 8, (5 * step) % 8] = float(step % 2)
+        queries.append(q)
+    for q in queries:
+        full = torch.bincount(defense.noise_votes(q, noise), minlength=10).tolist()
+        assert oracle(q)[0].long().tolist() == full
+    before = defense.forward_passes
+    y = queries[-1].clone()
+    y[0, 0, 7, 7] = 1.0 - y[0, 0, 7, 7]
+    oracle(y)
+    assert defense.forward_passes - before == int((noise[:, 0, 7, 7] == -1).sum())

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
-from bench.configs import AblationConfig, UndefendedConfig
+from bench.configs import AblationConfig, LeeConfig, UndefendedConfig
+from bench.data import load_mnist
 from bench.errors import InputError
-from bench.registry import DEFENSES, default_train, resolve_attack, resolve_defense
+from bench.registry import DEFENSES, MNIST_MEAN, default_train, resolve_attack, resolve_defense
+from defenses.encodings import Encoding
 
 
 @pytest.mark.parametrize("k", [1, 45, 784])
@@ -41,3 +46,38 @@ def test_unknown_name_suggests_nearest() -> None:
 def test_examples_resolve() -> None:
     for entry in DEFENSES:
         assert resolve_defense(entry.example).name == entry.example
+
+
+def test_mean_null_ablation_is_a_config_value() -> None:
+    config = resolve_defense("ablation-mean-k45")
+    assert isinstance(config, AblationConfig)
+    assert (config.k, config.encoding, config.fill) == (45, Encoding.MEAN_FILL, MNIST_MEAN)
+    assert config.input_channels == 1
+    assert resolve_defense("ablation-k45").input_channels == 2
+    with pytest.raises(InputError, match=r"1\.\.784"):
+        resolve_defense("ablation-mean-k0")
+
+
+@pytest.mark.skipif(not os.environ.get("BENCH_DATA_ROOT"), reason="needs full MNIST")
+def test_mean_fill_is_the_training_set_mean() -> None:
+    train = load_mnist(Path(os.environ["BENCH_DATA_ROOT"])).train
+    assert train.images.mean() / 255 == pytest.approx(MNIST_MEAN, abs=5e-5)
+
+
+@pytest.mark.parametrize(("name", "kappa"), [("lee-kappa0.1", 0.1), ("lee-kappa.25", 0.25),
+                                             ("lee-kappa1", 1.0)])
+def test_lee_any_kappa(name: str, kappa: float) -> None:
+    config = resolve_defense(name)
+    assert isinstance(config, LeeConfig)
+    assert (config.kappa, config.num_values, config.input_channels) == (kappa, 256, 1)
+
+
+@pytest.mark.parametrize("name", ["lee-kappa0.003", "lee-kappa0", "lee-kappa1.5"])
+def test_impossible_kappa(name: str) -> None:
+    with pytest.raises(InputError, match="1/256"):
+        resolve_defense(name)
+
+
+def test_lee_typo_suggests_the_example() -> None:
+    with pytest.raises(InputError, match=r"Did you mean lee-kappa0\.1"):
+        resolve_defense("lee-kapa0.1")

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from defenses.ablation import RandomizedAblation
-from defenses.ablation_math import l0_radius
+from defenses.ablation_math import l0_radius, l0_radius_pairwise
 from defenses.base import ABSTAIN, Defense
-from defenses.stats import clopper_pearson_lower
+from defenses.stats import clopper_pearson_lower, simultaneous_bounds
 from tests.conftest import ConstantModel, PixelModel
 
 
@@ -84,3 +84,22 @@ def test_rejects_bad_pixels(bad: float) -> None:
 def test_rejects_bad_parameters(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RandomizedAblation(ConstantModel(0), 45, **kwargs)  # type: ignore[arg-type]
+
+
+def test_pairwise_certificate_uses_simultaneous_bounds() -> None:
+    x = _images(2)
+    paper = RandomizedAblation(PixelModel(5, 5), 45, n0=50, n=2000)
+    pairwise = RandomizedAblation(PixelModel(5, 5), 45, n0=50, n=2000, certificate="pairwise")
+    gens = [torch.Generator().manual_seed(i) for i in range(2)]
+    same = [torch.Generator().manual_seed(i) for i in range(2)]
+    for a, b in zip(paper.certify(x, gens), pairwise.certify(x, same), strict=True):
+        assert a.counts == b.counts and (a.certificate, b.certificate) == ("levine-feizi",
+                                                                            "pairwise")
+        p_lower, p_upper = simultaneous_bounds(b.counts, b.label, 0.05)
+        assert b.p_lower == p_lower
+        assert b.radius == max(0, l0_radius_pairwise(p_lower, p_upper, 784, 45))
+
+
+def test_unknown_certificate() -> None:
+    with pytest.raises(ValueError, match="certificate"):
+        RandomizedAblation(ConstantModel(0), 45, certificate="jia")  # type: ignore[arg-type]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from fractions import Fraction
 from math import comb
 
 import pytest
 
-from defenses.ablation_math import ablation_delta, l0_radius, max_radius
+from defenses.ablation_math import ablation_delta, l0_radius, l0_radius_pairwise, max_radius
 
 D, K = 784, 45
 
@@ -100,3 +101,46 @@ def test_delta_rejects_impossible(bad: tuple[int, int, int]) -> None:
 def test_radius_rejects_bad_probability() -> None:
     with pytest.raises(ValueError):
         l0_radius(1.5, D, K)
+
+
+PAIRWISE = [  # ALGORITHMS.md §4: (p_lower_a, p_upper_b, paper radius, pairwise radius)
+    (0.8, 0.2, 6, 6), (0.8, 0.1, 6, 7), (0.9, 0.05, 8, 9), (0.7, 0.1, 3, 6),
+    (0.6, 0.2, 1, 3), (0.55, 0.05, 0, 4), (0.99, 0.005, 11, 11),
+]
+
+
+@pytest.mark.parametrize(("p_a", "p_b", "paper", "pairwise"), PAIRWISE)
+def test_pairwise_vectors(p_a: float, p_b: float, paper: int, pairwise: int) -> None:
+    assert l0_radius(p_a, D, K) == paper
+    assert l0_radius_pairwise(p_a, p_b, D, K) == pairwise
+
+
+def test_pairwise_equals_paper_without_rival_information() -> None:
+    for i in range(1, 2000):
+        p = i / 2000
+        assert l0_radius_pairwise(p, 1.0 - p, D, K) == l0_radius(p, D, K)
+    edge = 0.5 + 45 / 784  # the paper's boundary: radius 0, radius 1 just above
+    assert l0_radius_pairwise(edge, 1.0 - edge, D, K) == 0
+    assert l0_radius_pairwise(edge + 1e-12, 1.0 - edge - 1e-12, D, K) == 1
+
+
+def test_pairwise_never_below_paper() -> None:
+    rng = random.Random(7)
+    for _ in range(3000):
+        p_a = rng.random()
+        p_b = rng.random() * (1.0 - p_a)
+        assert l0_radius_pairwise(p_a, p_b, D, K) >= l0_radius(p_a, D, K)
+
+
+def test_pairwise_rule_is_two_delta_below_gap() -> None:
+    for p_a, p_b in [(0.8, 0.1), (0.7, 0.1), (0.55, 0.05), (0.4, 0.1)]:
+        r = l0_radius_pairwise(p_a, p_b, D, K)
+        assert 2 * ablation_delta(D, K, r) < p_a - p_b
+        assert not 2 * ablation_delta(D, K, r + 1) < p_a - p_b
+    assert l0_radius_pairwise(0.3, 0.3, D, K) == -1
+    assert l0_radius_pairwise(0.3, 0.35, D, K) == -1
+
+
+def test_pairwise_rejects_bad_bounds() -> None:
+    with pytest.raises(ValueError):
+        l0_radius_pairwise(1.2, 0.1, D, K)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from defenses.ablation_math import l0_radius
+from defenses.ablation_math import l0_radius, l0_radius_pairwise
 from defenses.stats import (
     clopper_pearson_lower,
+    clopper_pearson_upper,
     predict_from_counts,
+    simultaneous_bounds,
     top_two,
     top_two_decides,
     top_two_pvalue,
@@ -65,3 +67,38 @@ def test_predict_from_counts() -> None:
 def test_clopper_pearson_rejects_bad_input(args: tuple[int, int, float]) -> None:
     with pytest.raises(ValueError):
         clopper_pearson_lower(*args)
+
+
+def _spread(n_a: int, n_b: int, n: int = 10000, classes: int = 10) -> list[int]:
+    """Counts with n_a for class 0, n_b for class 1 and the rest spread below n_b."""
+    counts = [n_a, n_b] + [0] * (classes - 2)
+    rest = n - n_a - n_b
+    for i in range(rest):
+        counts[2 + i % (classes - 2)] += 1
+    assert max(counts[2:]) <= n_b
+    return counts
+
+
+@pytest.mark.parametrize(("n_a", "n_b", "p_lower", "p_upper", "radius"), [
+    # ALGORITHMS.md §4, SimuEM at alpha / 10 from N = 10,000 votes
+    (9000, 600, 0.892031, 0.066380, 8), (8000, 1500, 0.789504, 0.159414, 6),
+    (7000, 500, 0.688052, 0.055882, 6), (6000, 3000, 0.587286, 0.311948, 2),
+])
+def test_simultaneous_bounds_vectors(n_a: int, n_b: int, p_lower: float, p_upper: float,
+                                     radius: int) -> None:
+    lower, upper = simultaneous_bounds(_spread(n_a, n_b), 0, 0.05)
+    assert (lower, upper) == pytest.approx((p_lower, p_upper), abs=1e-6)
+    assert l0_radius_pairwise(lower, upper, 784, 45) == radius
+
+
+def test_simultaneous_bounds_clip_at_one_minus_lower() -> None:
+    lower, upper = simultaneous_bounds([6000, 4000] + [0] * 8, 0, 0.05)
+    assert upper == 1.0 - lower
+
+
+def test_upper_bound_mirrors_lower() -> None:
+    assert clopper_pearson_upper(10000, 10000, 0.05) == 1.0
+    assert clopper_pearson_upper(0, 10000, 0.05) == pytest.approx(1 - 0.05 ** (1 / 10000))
+    assert clopper_pearson_upper(600, 10000, 0.005) == pytest.approx(0.066380, abs=1e-6)
+    with pytest.raises(ValueError):
+        clopper_pearson_upper(11, 10, 0.05)

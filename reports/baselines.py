@@ -1,0 +1,187 @@
+"""PURE: the baseline comparisons (Tables 7 and 8) and the pairwise certificate's gain. No I/O.
+
+Table 7 compares Lee et al.'s smoothing with ablation and Table 8 the NULL encodings, each on the
+same images (ALGORITHMS.md §6). The pairwise certificate (ALGORITHMS.md §4) is recomputed here from
+the vote counts stored with the paper's certificate: ``bench certify --certificate pairwise`` with
+the same seed draws the same ablations and stores the same counts, so both radii of an image come
+from the same samples.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.store import CertifyRecord
+from defenses.ablation_math import l0_radius_pairwise
+from defenses.stats import simultaneous_bounds
+from reports.tables import CertifySummary
+
+__all__ = [
+    "PairwiseGain",
+    "lee_convention_median",
+    "pairwise_radius",
+    "render_pairwise_gain",
+    "render_table7",
+    "render_table8",
+    "summarize_pairwise_gain",
+]
+
+TABLE7_MNIST = {"lee": 4, "ablation": 8}
+"""Table 7, MNIST: median certified robustness of the best Lee et al. and ablation models."""
+
+TABLE8_MNIST = {"multichannel": (96.72, 0.45, 8), "mean": (96.27, 0.43, 7)}
+"""Table 8, MNIST k = 45: accuracy %, abstained %, median certified robustness per encoding."""
+
+
+def _median(values: Sequence[int]) -> int:
+    ordered = sorted(values)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def _fmt(value: int) -> str:
+    return "N/A" if value < 0 else str(value)
+
+
+def lee_convention_median(records: Sequence[CertifyRecord]) -> int:
+    """Lower median radius with misclassified (and abstained) images scored 0, as Lee et al.'s
+    ``compute_l0.py`` does, instead of the paper's -infinity."""
+    return _median([max(r.radius, 0) for r in records])
+
+
+def _family(defense: str) -> str:
+    if defense.startswith("lee-"):
+        return "lee"
+    return "mean" if defense.startswith("ablation-mean-") else "multichannel"
+
+
+def render_table7(summaries: Sequence[CertifySummary],
+                  records: Sequence[Sequence[CertifyRecord]]) -> str:
+    """Markdown Table 7: median certified robustness, Lee et al. vs ablation, on the same images.
+
+    Args:
+        summaries: one ``summarize_certify`` per defense.
+        records: the same defenses' records (for Lee's convention), in the same order.
+    """
+    lines = [
+        "| defense | images | N0 | N | alpha | accuracy (abstained) | median certified "
+        "(misclassified = -inf) | median (misclassified = 0, Lee's convention) | "
+        "paper: median (MNIST) |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for s, recs in zip(summaries, records, strict=True):
+        family = "lee" if _family(s.defense) == "lee" else "ablation"
+        paper = TABLE7_MNIST[family] if family == "lee" or s.defense == "ablation-k45" else None
+        lines.append(
+            f"| {s.defense} | {s.images} | {s.n0} | {s.n} | {s.alpha:g} | "
+            f"{100 * s.accuracy:.2f}% ({100 * s.abstained:.2f}%) | "
+            f"{_fmt(-1 if s.median_radius is None else s.median_radius)} | "
+            f"{lee_convention_median(recs)} | {'-' if paper is None else paper} |"
+        )
+    return "\n".join(lines)
+
+
+def render_table8(summaries: Sequence[CertifySummary]) -> str:
+    """Markdown Table 8: the NULL encodings (accuracy with abstained %, median certified)."""
+    lines = [
+        "| defense | encoding | images | N0 | N | alpha | accuracy (abstained) | median certified "
+        "| paper: accuracy (abstained) | paper: median |",
+        "|---|---|---:|---:|---:|---:|---|---:|---|---:|",
+    ]
+    for s in summaries:
+        family = _family(s.defense)
+        k = re.search(r"-k(\d+)$", s.defense)
+        paper = TABLE8_MNIST.get(family) if k and k.group(1) == "45" else None
+        lines.append(
+            f"| {s.defense} | {family} | {s.images} | {s.n0} | {s.n} | {s.alpha:g} | "
+            f"{100 * s.accuracy:.2f}% ({100 * s.abstained:.2f}%) | "
+            f"{_fmt(-1 if s.median_radius is None else s.median_radius)} | "
+            + (f"{paper[0]:.2f}% ({paper[1]:.2f}%) | {paper[2]} |" if paper else "- | - |")
+        )
+    return "\n".join(lines)
+
+
+def pairwise_radius(record: CertifyRecord) -> int:
+    """The pairwise certificate of an ablation record, from its stored votes.
+
+    The selected class is the argmax of the N0 selection votes (ties to the lower index, as in
+    CERTIFY); -1 when it is not the true label, 0 when nothing is certified (the paper's CERTIFY
+    does not abstain), else ``l0_radius_pairwise`` of the simultaneous bounds at the record's alpha.
+    """
+    config = json.loads(record.config)["defense"]
+    if config.get("kind") != "ablation":
+        raise ValueError(f"{record.defense}: the pairwise certificate is for ablation defenses")
+    sel = record.selection_counts
+    selected = max(range(len(sel)), key=lambda c: (sel[c], -c))
+    if selected != record.label:
+        return -1
+    _, h, w = config["image_shape"]
+    p_lower, p_upper = simultaneous_bounds(record.counts, selected, record.alpha)
+    return max(0, l0_radius_pairwise(p_lower, p_upper, h * w, config["k"]))
+
+
+@dataclass(frozen=True)
+class PairwiseGain:
+    """The pairwise certificate against the paper's on the same images and votes.
+
+    ``median_gain`` is the lower median of (pairwise - paper) over correctly certified images;
+    ``larger`` / ``smaller`` count images where pairwise is larger / smaller (smaller happens
+    only where the runner-up bound is uninformative and the Bonferroni split alpha / classes makes
+    p̲_A lower than the paper's bound at alpha).
+    """
+
+    defense: str
+    images: int
+    median_paper: int
+    median_pairwise: int
+    median_gain: int
+    mean_gain: float
+    larger: int
+    smaller: int
+    certified_accuracy_paper: tuple[float, ...]
+    certified_accuracy_pairwise: tuple[float, ...]
+
+
+def summarize_pairwise_gain(records: Sequence[CertifyRecord], max_rho: int = 12) -> PairwiseGain:
+    """Both certificates of one ablation run's (paper-certificate) records."""
+    if not records:
+        raise ValueError("no records to summarize")
+    paper = [r.radius for r in records]
+    pairwise = [pairwise_radius(r) for r in records]
+    gains = [b - a for a, b in zip(paper, pairwise, strict=True) if a >= 0]
+    n = len(records)
+    return PairwiseGain(
+        defense=records[0].defense,
+        images=n,
+        median_paper=_median(paper),
+        median_pairwise=_median(pairwise),
+        median_gain=_median(gains) if gains else 0,
+        mean_gain=sum(gains) / len(gains) if gains else 0.0,
+        larger=sum(b > a for a, b in zip(paper, pairwise, strict=True)),
+        smaller=sum(b < a for a, b in zip(paper, pairwise, strict=True)),
+        certified_accuracy_paper=tuple(sum(r >= rho for r in paper) / n
+                                       for rho in range(max_rho + 1)),
+        certified_accuracy_pairwise=tuple(sum(r >= rho for r in pairwise) / n
+                                          for rho in range(max_rho + 1)),
+    )
+
+
+def render_pairwise_gain(gains: Sequence[PairwiseGain]) -> str:
+    """Markdown: medians of both certificates, the per-image gain, and certified accuracy."""
+    width = max(len(g.certified_accuracy_paper) for g in gains)
+    lines = [
+        "| defense | certificate | images | median certified | median gain | mean gain | "
+        "images larger / smaller | " + " | ".join(f"rho={r}" for r in range(width)) + " |",
+        "|---|---|---:|---:|---:|---:|---|" + "---:|" * width,
+    ]
+    for g in gains:
+        for name, median, acc in (("levine-feizi", g.median_paper, g.certified_accuracy_paper),
+                                  ("pairwise", g.median_pairwise, g.certified_accuracy_pairwise)):
+            extra = (f"{g.median_gain:+d} | {g.mean_gain:+.2f} | {g.larger} / {g.smaller}"
+                     if name == "pairwise" else "- | - | -")
+            cells = " | ".join(f"{100 * a:.1f}" for a in acc)
+            lines.append(f"| {g.defense} | {name} | {g.images} | {_fmt(median)} | {extra} | "
+                         f"{cells} |")
+    return "\n".join(lines)
