@@ -141,7 +141,9 @@ def _certify(defense: SmoothedClassifier | Undefended, job: CertifyJob,
 
 
 def _max_rho(records: list[CertifyRecord]) -> int:
-    return max([11, *(r.radius for r in records)])
+    """The certified-accuracy columns to print: rho = 0..11 (the k = 45 cap), more when a record
+    certifies more (Lee's radii can), at most 40."""
+    return min(40, max([11, *(r.radius for r in records)]))
 
 
 def _print_summary(records_by_defense: list[list[CertifyRecord]]) -> None:

@@ -16,7 +16,7 @@ _TRAIN, _CERT, _ATTACK = TrainConfig(), CertifyConfig(), AttackConfig()
 RUN_LIMIT, RUN_N, RUN_N0, RUN_RESTARTS, RUN_MASKS = 10, 1000, 100, 2, "fixed"
 # `bench compare`: the defenses each comparison certifies on the same images by default
 COMPARISONS: dict[str, tuple[str, ...]] = {
-    "table7": ("lee-kappa0.1", "ablation-k45"),
+    "table7": ("lee-kappa0.3", "ablation-k45"),
     "table8": ("ablation-k45", "ablation-mean-k45"),
     "pairwise": ("ablation-k45",),
 }

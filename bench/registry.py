@@ -66,7 +66,7 @@ def _lee(match: re.Match[str]) -> LeeConfig:
         raise InputError(
             f"kappa = {kappa} is impossible: Lee et al.'s noise keeps a pixel value with "
             "probability kappa, which must be in (1/256, 1] (at or below 1/256 the noise hides "
-            "the image and nothing is certified). Try lee-kappa0.1."
+            "the image and nothing is certified). Try lee-kappa0.3, the value chosen for MNIST."
         )
     return LeeConfig(name=match.group(0), kappa=kappa)
 
@@ -91,7 +91,7 @@ DEFENSES: tuple[DefenseEntry, ...] = (
     DefenseEntry(
         "lee-kappa{KAPPA}",
         r"lee-kappa(?P<kappa>\d*\.?\d+)",
-        "lee-kappa0.1",
+        "lee-kappa0.3",
         "Lee et al. 2019 random-value smoothing (Table 7): each pixel kept with probability "
         "KAPPA, else a uniformly random other of its 256 grey levels; Lee's L0 certificate",
         _lee,

@@ -107,10 +107,12 @@ def pairwise_radius(record: CertifyRecord) -> int:
     """The pairwise certificate of an ablation record, from its stored votes.
 
     The selected class is the argmax of the N0 selection votes (ties to the lower index, as in
-    CERTIFY); -1 when it is not the true label, 0 when nothing is certified (the paper's CERTIFY
-    does not abstain), else ``l0_radius_pairwise`` of the simultaneous bounds at the record's alpha.
+    CERTIFY); -1 when it is not the true label, else ``l0_radius_pairwise`` of the simultaneous
+    bounds at the record's alpha, where nothing certified gives 0 (the paper's CERTIFY) or -1
+    (a run with ``--abstain``).
     """
-    config = json.loads(record.config)["defense"]
+    stored = json.loads(record.config)
+    config = stored["defense"]
     if config.get("kind") != "ablation":
         raise ValueError(f"{record.defense}: the pairwise certificate is for ablation defenses")
     sel = record.selection_counts
@@ -119,7 +121,8 @@ def pairwise_radius(record: CertifyRecord) -> int:
         return -1
     _, h, w = config["image_shape"]
     p_lower, p_upper = simultaneous_bounds(record.counts, selected, record.alpha)
-    return max(0, l0_radius_pairwise(p_lower, p_upper, h * w, config["k"]))
+    radius = l0_radius_pairwise(p_lower, p_upper, h * w, config["k"])
+    return radius if stored.get("certify", {}).get("abstain") else max(0, radius)
 
 
 @dataclass(frozen=True)

@@ -79,5 +79,5 @@ def test_impossible_kappa(name: str) -> None:
 
 
 def test_lee_typo_suggests_the_example() -> None:
-    with pytest.raises(InputError, match=r"Did you mean lee-kappa0\.1"):
-        resolve_defense("lee-kapa0.1")
+    with pytest.raises(InputError, match=r"Did you mean lee-kappa0\.3"):
+        resolve_defense("lee-kapa0.3")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -91,3 +92,10 @@ def test_tables_7_and_8_show_the_paper_beside_ours() -> None:
     t8 = render_table8([summarize_certify(ablation), summarize_certify(mean)])
     assert "| ablation-k45 | multichannel | 3 |" in t8 and "96.72% (0.45%) | 8 |" in t8
     assert "| ablation-mean-k45 | mean | 3 |" in t8 and "96.27% (0.43%) | 7 |" in t8
+
+
+def test_pairwise_radius_keeps_an_abstaining_run_abstaining() -> None:
+    config = json.dumps({"defense": json.loads(ABLATION)["defense"], "certify": {"abstain": True}})
+    weak = dataclasses.replace(_vote_record(0, 4000, 3900), config=config)
+    assert pairwise_radius(weak) == -1
+    assert pairwise_radius(_vote_record(0, 4000, 3900)) == 0
