@@ -34,8 +34,18 @@ Init = Literal["kaiming", "pytorch"]
 MaskPolicy = Literal["fresh", "fixed"]
 
 
+class _PixelPositions:
+    """``d``, the number of pixel positions (H * W) of a config's ``image_shape`` (C, H, W)."""
+
+    image_shape: tuple[int, int, int]
+
+    @property
+    def d(self) -> int:
+        return self.image_shape[1] * self.image_shape[2]
+
+
 @dataclass(frozen=True)
-class AblationConfig:
+class AblationConfig(_PixelPositions):
     """A randomized-ablation defense: keep k of d pixel positions, encode the rest as NULL.
 
     Attributes:
@@ -58,17 +68,13 @@ class AblationConfig:
     kind: Literal["ablation"] = "ablation"
 
     @property
-    def d(self) -> int:
-        return self.image_shape[1] * self.image_shape[2]
-
-    @property
     def input_channels(self) -> int:
         """Channels of the base classifier's input (the encoding may add some)."""
         return self.encoding.channels(self.image_shape[0])
 
 
 @dataclass(frozen=True)
-class UndefendedConfig:
+class UndefendedConfig(_PixelPositions):
     """The plain classifier on the unmodified image: never abstains, certified radius 0.
 
     Attributes:
@@ -85,16 +91,12 @@ class UndefendedConfig:
     kind: Literal["undefended"] = "undefended"
 
     @property
-    def d(self) -> int:
-        return self.image_shape[1] * self.image_shape[2]
-
-    @property
     def input_channels(self) -> int:
         return self.image_shape[0]
 
 
 @dataclass(frozen=True)
-class LeeConfig:
+class LeeConfig(_PixelPositions):
     """Lee et al. (2019) random-value smoothing: each pixel value kept with probability kappa,
     otherwise replaced by a uniformly random *different* one of ``num_values`` levels.
 
@@ -114,10 +116,6 @@ class LeeConfig:
     image_shape: tuple[int, int, int] = (1, 28, 28)
     num_classes: int = 10
     kind: Literal["lee"] = "lee"
-
-    @property
-    def d(self) -> int:
-        return self.image_shape[1] * self.image_shape[2]
 
     @property
     def input_channels(self) -> int:
