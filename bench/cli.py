@@ -38,6 +38,7 @@ from reports.tables import (
     summarize_attack,
     summarize_certify,
 )
+from reports.writer import write_report
 
 __all__ = ["main"]
 
@@ -212,6 +213,18 @@ def _run(args: argparse.Namespace) -> None:
             print(f"{entry.display:<20} {entry.description} (e.g. {entry.example})")
         for name, description in ATTACKS.items():
             print(f"{name:<20} attack: {description}")
+        return
+    if args.command == "report":
+        if not args.results.exists():
+            raise InputError(f"no results database at {args.results}. Run bench certify or "
+                             "bench attack first, or pass --results PATH.")
+        try:  # the clean test images, for the figures that show them; optional
+            test: Dataset | None = load_mnist(args.data_root, allow_download=False).test
+        except InputError as e:
+            log.warning("no MNIST for the image figures: %s", e)
+            test = None
+        written = write_report(args.results, args.out, test)
+        print(f"wrote {len(written)} files; open {args.out / 'index.md'}")
         return
     device = _device(args.device)
     if args.command == "train":

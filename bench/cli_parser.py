@@ -258,4 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_options(p)
     _add_sample_options(p, limit=1000, n=_CERT.n)
     _add_certify_options(p, certificate=False)
+    p = sub.add_parser("report", parents=[common], help="tables, plots and audit from --results",
+                       description="Regenerate the report from the results database alone: "
+                                   "Tables 1, 2, 7 and 8 and certified accuracy (markdown and "
+                                   "CSV, the paper's values beside ours), a per-image CSV "
+                                   "joining certificates and attacks, plots (PNG) and the "
+                                   "soundness audit, linked from OUT/index.md. Idempotent.")
+    p.add_argument("--out", type=Path, default=Path("results/report"),
+                   help="output folder (default: results/report)")
     return parser

@@ -18,6 +18,7 @@ from bench.store import CertifyRecord
 from defenses.ablation_math import l0_radius_pairwise
 from defenses.stats import simultaneous_bounds
 from reports.tables import CertifySummary
+from reports.tabular import Table
 
 __all__ = [
     "PairwiseGain",
@@ -27,6 +28,8 @@ __all__ = [
     "render_table7",
     "render_table8",
     "summarize_pairwise_gain",
+    "table7",
+    "table8",
 ]
 
 TABLE7_MNIST = {"lee": 4, "ablation": 8}
@@ -57,50 +60,59 @@ def _family(defense: str) -> str:
     return "mean" if defense.startswith("ablation-mean-") else "multichannel"
 
 
-def render_table7(summaries: Sequence[CertifySummary],
-                  records: Sequence[Sequence[CertifyRecord]]) -> str:
-    """Markdown Table 7: median certified robustness, Lee et al. vs ablation, on the same images.
+def table7(summaries: Sequence[CertifySummary],
+           records: Sequence[Sequence[CertifyRecord]]) -> Table:
+    """Table 7: median certified robustness, Lee et al. vs ablation, on the same images.
 
     Args:
         summaries: one ``summarize_certify`` per defense.
         records: the same defenses' records (for Lee's convention), in the same order.
     """
-    lines = [
-        "| defense | images | N0 | N | alpha | accuracy (abstained) | median certified "
-        "(misclassified = -inf) | median (misclassified = 0, Lee's convention) | "
-        "paper: median (MNIST) |",
-        "|---|---:|---:|---:|---:|---|---:|---:|---:|",
-    ]
+    columns = ("defense", "images", "N0", "N", "alpha", "accuracy (abstained)",
+               "median certified (misclassified = -inf)",
+               "median (misclassified = 0, Lee's convention)", "paper: median (MNIST)")
+    rows = []
     for s, recs in zip(summaries, records, strict=True):
-        family = "lee" if _family(s.defense) == "lee" else "ablation"
-        paper = TABLE7_MNIST[family] if family == "lee" or s.defense == "ablation-k45" else None
-        lines.append(
-            f"| {s.defense} | {s.images} | {s.n0} | {s.n} | {s.alpha:g} | "
-            f"{100 * s.accuracy:.2f}% ({100 * s.abstained:.2f}%) | "
-            f"{_fmt(-1 if s.median_radius is None else s.median_radius)} | "
-            f"{lee_convention_median(recs)} | {'-' if paper is None else paper} |"
-        )
-    return "\n".join(lines)
+        lee = _family(s.defense) == "lee"
+        paper = TABLE7_MNIST["lee" if lee else "ablation"] if lee or s.defense == (
+            "ablation-k45") else None
+        rows.append((
+            s.defense, str(s.images), str(s.n0), str(s.n), f"{s.alpha:g}",
+            f"{100 * s.accuracy:.2f}% ({100 * s.abstained:.2f}%)",
+            _fmt(-1 if s.median_radius is None else s.median_radius),
+            str(lee_convention_median(recs)), "-" if paper is None else str(paper),
+        ))
+    return Table(columns, tuple(rows), "lrrrrlrrr")
 
 
-def render_table8(summaries: Sequence[CertifySummary]) -> str:
-    """Markdown Table 8: the NULL encodings (accuracy with abstained %, median certified)."""
-    lines = [
-        "| defense | encoding | images | N0 | N | alpha | accuracy (abstained) | median certified "
-        "| paper: accuracy (abstained) | paper: median |",
-        "|---|---|---:|---:|---:|---:|---|---:|---|---:|",
-    ]
+def render_table7(summaries: Sequence[CertifySummary],
+                  records: Sequence[Sequence[CertifyRecord]]) -> str:
+    """Markdown Table 7 (``table7``)."""
+    return table7(summaries, records).markdown()
+
+
+def table8(summaries: Sequence[CertifySummary]) -> Table:
+    """Table 8: the NULL encodings (accuracy with abstained %, median certified)."""
+    columns = ("defense", "encoding", "images", "N0", "N", "alpha", "accuracy (abstained)",
+               "median certified", "paper: accuracy (abstained)", "paper: median")
+    rows = []
     for s in summaries:
         family = _family(s.defense)
         k = re.search(r"-k(\d+)$", s.defense)
         paper = TABLE8_MNIST.get(family) if k and k.group(1) == "45" else None
-        lines.append(
-            f"| {s.defense} | {family} | {s.images} | {s.n0} | {s.n} | {s.alpha:g} | "
-            f"{100 * s.accuracy:.2f}% ({100 * s.abstained:.2f}%) | "
-            f"{_fmt(-1 if s.median_radius is None else s.median_radius)} | "
-            + (f"{paper[0]:.2f}% ({paper[1]:.2f}%) | {paper[2]} |" if paper else "- | - |")
-        )
-    return "\n".join(lines)
+        rows.append((
+            s.defense, family, str(s.images), str(s.n0), str(s.n), f"{s.alpha:g}",
+            f"{100 * s.accuracy:.2f}% ({100 * s.abstained:.2f}%)",
+            _fmt(-1 if s.median_radius is None else s.median_radius),
+            f"{paper[0]:.2f}% ({paper[1]:.2f}%)" if paper else "-",
+            str(paper[2]) if paper else "-",
+        ))
+    return Table(columns, tuple(rows), "llrrrrlrlr")
+
+
+def render_table8(summaries: Sequence[CertifySummary]) -> str:
+    """Markdown Table 8 (``table8``)."""
+    return table8(summaries).markdown()
 
 
 def pairwise_radius(record: CertifyRecord) -> int:

@@ -18,15 +18,19 @@ from dataclasses import dataclass
 
 from bench.store import AttackRecord, CertifyRecord
 from reports.paper import TABLE1, TABLE2
+from reports.tabular import Table
 
 __all__ = [
     "AttackSummary",
     "CertifySummary",
+    "certified_accuracy_table",
     "render_certified_accuracy",
     "render_table1",
     "render_table2",
     "summarize_attack",
     "summarize_certify",
+    "table1",
+    "table2",
 ]
 
 
@@ -83,36 +87,44 @@ def _paper_k(defense: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def render_table1(summaries: Sequence[CertifySummary]) -> str:
-    """Markdown Table 1: accuracy (abstained), median certified robustness, paper beside ours."""
-    lines = [
-        "| defense | images | N0 | N | alpha | accuracy (abstained) | median certified "
-        "(upper) | paper: accuracy (abstained) | paper: median | s/image | data |",
-        "|---|---:|---:|---:|---:|---|---|---|---|---:|---|",
-    ]
+def table1(summaries: Sequence[CertifySummary]) -> Table:
+    """Table 1: accuracy (abstained), median certified robustness, paper beside ours."""
+    columns = ("defense", "images", "N0", "N", "alpha", "accuracy (abstained)",
+               "median certified (upper)", "paper: accuracy (abstained)", "paper: median",
+               "s/image", "data")
+    rows = []
     for s in summaries:
         k = _paper_k(s.defense)
         paper = TABLE1.get(k) if k is not None else None
-        paper_acc = f"{paper[0]:.2f}% ({paper[1]:.2f}%)" if paper else "-"
-        paper_med = _fmt_median(paper[2]) if paper else "-"
-        lines.append(
-            f"| {s.defense} | {s.images} | {s.n0} | {s.n} | {s.alpha:g} | "
-            f"{100 * s.accuracy:.2f}% ({100 * s.abstained:.2f}%) | "
-            f"{_fmt_median(s.median_radius)} ({_fmt_median(s.upper_median_radius)}) | "
-            f"{paper_acc} | {paper_med} | {s.seconds_per_image:.2f} | {s.data_source} |"
-        )
-    return "\n".join(lines)
+        rows.append((
+            s.defense, str(s.images), str(s.n0), str(s.n), f"{s.alpha:g}",
+            f"{100 * s.accuracy:.2f}% ({100 * s.abstained:.2f}%)",
+            f"{_fmt_median(s.median_radius)} ({_fmt_median(s.upper_median_radius)})",
+            f"{paper[0]:.2f}% ({paper[1]:.2f}%)" if paper else "-",
+            _fmt_median(paper[2]) if paper else "-",
+            f"{s.seconds_per_image:.2f}", s.data_source,
+        ))
+    return Table(columns, tuple(rows), "lrrrrllllrl")
+
+
+def render_table1(summaries: Sequence[CertifySummary]) -> str:
+    """Markdown Table 1 (``table1``)."""
+    return table1(summaries).markdown()
+
+
+def certified_accuracy_table(summaries: Sequence[CertifySummary]) -> Table:
+    """Certified accuracy (%) at rho = 0, 1, ..., one row per defense."""
+    width = max(len(s.certified_accuracy) for s in summaries)
+    columns = ("defense", *(f"rho={rho}" for rho in range(width)))
+    rows = tuple((s.defense, *(f"{100 * a:.1f}" for a in s.certified_accuracy),
+                  *("-" for _ in range(width - len(s.certified_accuracy))))
+                 for s in summaries)
+    return Table(columns, rows, "l" + "r" * width)
 
 
 def render_certified_accuracy(summaries: Sequence[CertifySummary]) -> str:
     """Markdown: certified accuracy (%) at rho = 0, 1, ..., one row per defense."""
-    width = max(len(s.certified_accuracy) for s in summaries)
-    header = " | ".join(f"rho={rho}" for rho in range(width))
-    lines = [f"| defense | {header} |", "|---|" + "---:|" * width]
-    for s in summaries:
-        cells = " | ".join(f"{100 * a:.1f}" for a in s.certified_accuracy)
-        lines.append(f"| {s.defense} | {cells} |")
-    return "\n".join(lines)
+    return certified_accuracy_table(summaries).markdown()
 
 
 @dataclass(frozen=True)
@@ -187,25 +199,29 @@ def _fmt_l0(value: float) -> str:
     return "inf" if math.isinf(value) else f"{value:g}"
 
 
-def render_table2(summaries: Sequence[AttackSummary]) -> str:
-    """Markdown Table 2: clean accuracy, median adversarial L0 beside the median certificate."""
-    lines = [
-        "| model | attack | images | clean accuracy | median adversarial L0 (re-checked) | "
-        "re-check rate | not found | median certified | cert >= attack | N | restarts | "
-        "masks | queries/img | forwards/img | s/img | paper: clean acc. | paper: median L0 |",
-        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
-    ]
+def table2(summaries: Sequence[AttackSummary]) -> Table:
+    """Table 2: clean accuracy, median adversarial L0 beside the median certificate."""
+    columns = ("model", "attack", "images", "clean accuracy",
+               "median adversarial L0 (re-checked)", "re-check rate", "not found",
+               "median certified", "cert >= attack", "N", "restarts", "masks", "queries/img",
+               "forwards/img", "s/img", "paper: clean acc.", "paper: median L0")
+    rows = []
     for s in summaries:
         paper = TABLE2.get(s.defense)
-        rate = "-" if s.recheck_rate is None else f"{100 * s.recheck_rate:.0f}%"
-        lines.append(
-            f"| {s.defense} | {s.attack} | {s.images} | {100 * s.clean_accuracy:.1f}% | "
-            f"{_fmt_l0(s.median_l0)} ({_fmt_l0(s.median_confirmed_l0)}) | {rate} | "
-            f"{s.not_found} | "
-            f"{'-' if s.violations is None else _fmt_median(s.median_radius)} | "
-            f"{'-' if s.violations is None else s.violations} | {s.n or '-'} | {s.restarts} | "
-            f"{s.mask_policy} | {s.queries_per_image:.0f} | {s.forward_passes_per_image:.3g} | "
-            f"{s.seconds_per_image:.1f} | {f'{paper[0]:.1f}%' if paper else '-'} | "
-            f"{f'{paper[1]:g}' if paper else '-'} |"
-        )
-    return "\n".join(lines)
+        rows.append((
+            s.defense, s.attack, str(s.images), f"{100 * s.clean_accuracy:.1f}%",
+            f"{_fmt_l0(s.median_l0)} ({_fmt_l0(s.median_confirmed_l0)})",
+            "-" if s.recheck_rate is None else f"{100 * s.recheck_rate:.0f}%",
+            str(s.not_found),
+            "-" if s.violations is None else _fmt_median(s.median_radius),
+            "-" if s.violations is None else str(s.violations), str(s.n or "-"),
+            str(s.restarts), s.mask_policy, f"{s.queries_per_image:.0f}",
+            f"{s.forward_passes_per_image:.3g}", f"{s.seconds_per_image:.1f}",
+            f"{paper[0]:.1f}%" if paper else "-", f"{paper[1]:g}" if paper else "-",
+        ))
+    return Table(columns, tuple(rows), "llrrlrrrrrrlrrrrr")
+
+
+def render_table2(summaries: Sequence[AttackSummary]) -> str:
+    """Markdown Table 2 (``table2``)."""
+    return table2(summaries).markdown()

@@ -1,0 +1,162 @@
+"""The one report writer: results database -> tables (markdown and CSV), plots (PNG), the
+soundness audit and an index.md linking them. Rerunning it on the same database rewrites the same
+bytes."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from bench.data import Dataset
+from bench.errors import InputError
+from bench.registry import resolve_defense
+from bench.store import ResultStore
+from reports.baselines import table7, table8
+from reports.joined import (
+    CertifyRun,
+    Pairing,
+    attack_runs,
+    audit_table,
+    certify_runs,
+    joined_table,
+    pair_runs,
+    violations,
+)
+from reports.plots import (
+    ablated_samples,
+    adversarial_examples,
+    radius_scatter,
+    robustness_curves,
+    sweep_plot,
+)
+from reports.tables import (
+    certified_accuracy_table,
+    summarize_attack,
+    summarize_certify,
+    table1,
+    table2,
+)
+from reports.tabular import Table
+
+__all__ = ["write_report"]
+
+
+def _kind(run: CertifyRun) -> str:
+    return str(json.loads(run.first.config)["defense"].get("kind", ""))
+
+
+def _write_table(out: Path, stem: str, table: Table) -> None:
+    (out / f"{stem}.md").write_text(table.markdown() + "\n")
+    (out / f"{stem}.csv").write_text(table.csv())
+
+
+def _write_figure(out: Path, name: str, make: Callable[[], Figure | None]) -> bool:
+    fig = make()
+    if fig is None:
+        return False
+    fig.savefig(out / name, metadata={"Software": None})  # no version stamp: same bytes again
+    plt.close(fig)
+    return True
+
+
+def _image_figures(certifies: list[CertifyRun], pairings: list[Pairing],
+                   data: Dataset) -> list[tuple[str, str, Callable[[], Figure | None]]]:
+    """Figures that need the clean test images: adversarial examples and noise draws."""
+    def clean(i: int) -> np.ndarray:
+        return np.asarray(data.images[i], dtype=np.float32) / np.float32(255.0)
+
+    figures: list[tuple[str, str, Callable[[], Figure | None]]] = []
+    for n, p in enumerate(p for p in pairings if p.attack.first.data_fingerprint ==
+                          data.fingerprint):
+        originals = {r.image: clean(r.image) for r in p.attack.records}
+        a = p.attack.first
+        figures.append((f"adversarial-{n}.png", f"Adversarial examples: {a.attack} vs "
+                        f"{a.defense} ({a.mask_policy})",
+                        functools.partial(adversarial_examples, p, originals)))
+    configs = []
+    for name in sorted({run.first.defense for run in certifies}):
+        try:
+            configs.append(resolve_defense(name))
+        except InputError:  # a defense this version no longer registers: no noise to draw
+            continue
+    figures.append(("noise.png", "What the base classifier sees",
+                    lambda: ablated_samples(configs, clean(0), data.source)))
+    return figures
+
+
+def write_report(results: Path, out: Path, data: Dataset | None = None) -> list[Path]:
+    """Write the report of every run in ``results`` into ``out``; returns the files written.
+
+    ``data`` (the test split) adds the figures that need clean images: adversarial examples of
+    the attack runs on that split and noise draws of each smoothed defense.
+
+    Raises:
+        FileNotFoundError: when ``results`` does not exist (nothing is created then).
+    """
+    if not Path(results).exists():
+        raise FileNotFoundError(results)
+    with ResultStore(results) as store:
+        certifies = certify_runs(store.records())
+        pairings = pair_runs(attack_runs(store.attack_records()), certifies)
+    out.mkdir(parents=True, exist_ok=True)
+    sections: list[str] = [f"# bench report\n\nFrom `{results}`: {len(certifies)} certification "
+                           f"runs, {len(pairings)} attack runs.\n"]
+    summaries = [summarize_certify(run.records, min(40, max([11, *(r.radius for r in
+                                                                run.records)])))
+                 for run in certifies]
+    tables: list[tuple[str, str, Table]] = []
+    if certifies:
+        tables.append(("table1", "Table 1: certification runs", table1(summaries)))
+        tables.append(("certified_accuracy", "Certified accuracy (%) at L0 radius rho",
+                       certified_accuracy_table(summaries)))
+    if pairings:
+        tables.append(("table2", "Table 2: attack runs, joined with the certificates",
+                       table2([summarize_attack(p.attack.records,
+                                                p.certify.records if p.certify else ())
+                               for p in pairings])))
+    lee = [i for i, run in enumerate(certifies) if _kind(run) == "lee"]
+    ablation = [i for i, run in enumerate(certifies) if _kind(run) == "ablation"]
+    if lee and ablation:
+        chosen = lee + ablation
+        tables.append(("table7", "Table 7: Lee et al. vs ablation",
+                       table7([summaries[i] for i in chosen],
+                              [certifies[i].records for i in chosen])))
+    if any(certifies[i].first.defense.startswith("ablation-mean-") for i in ablation):
+        tables.append(("table8", "Table 8: NULL encodings",
+                       table8([summaries[i] for i in ablation])))
+    tables.append(("joined", "Per image: certificate and attack", joined_table(certifies,
+                                                                                pairings)))
+    written: list[Path] = []
+    for stem, title, table in tables:
+        _write_table(out, stem, table)
+        written += [out / f"{stem}.md", out / f"{stem}.csv"]
+        shown = table.markdown() if stem != "joined" else (
+            f"{len(table.rows)} rows: [joined.csv](joined.csv)")
+        sections.append(f"## {title}\n\n{shown}\n\n[markdown]({stem}.md) · [CSV]({stem}.csv)\n")
+    audit = audit_table(pairings)
+    _write_table(out, "audit", audit)
+    written += [out / "audit.md", out / "audit.csv"]
+    total = sum(len(violations(p)) for p in pairings)
+    sections.append(f"## Soundness audit\n\nAn image whose re-check-confirmed attack L0 is at or "
+                    f"below its certified radius is a certificate violation (expected in at most "
+                    f"an alpha fraction of images). Violations found: **{total}**.\n\n"
+                    f"{audit.markdown()}\n")
+    figures = [("robustness.png", "Certified vs empirical robust accuracy",
+                lambda: robustness_curves(certifies, pairings) if certifies else None),
+               ("scatter.png", "Certificate vs attack, per image",
+                lambda: radius_scatter(pairings) if any(p.certify for p in pairings) else None),
+               ("sweep.png", "Table 1 sweep", lambda: sweep_plot(certifies))]
+    if data is not None:
+        figures += _image_figures(certifies, pairings, data)
+    for name, title, make in figures:
+        if _write_figure(out, name, make):
+            written.append(out / name)
+            sections.append(f"## {title}\n\n![{title}]({name})\n")
+    (out / "index.md").write_text("\n".join(sections))
+    return [*written, out / "index.md"]
