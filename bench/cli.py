@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from tqdm import tqdm
@@ -19,8 +19,15 @@ from bench.cli_parser import COMPARISONS, PAPER_PROTOCOL, build_parser
 from bench.configs import AttackConfig, CertifyConfig, DefenseConfig, TrainConfig, config_dict
 from bench.data import Dataset, MnistSplits, load_mnist
 from bench.errors import BenchError, InputError
+from bench.parallel import (
+    Failure,
+    WorkerSpec,
+    certify_parallel,
+    check_backend,
+    threads_per_worker,
+)
 from bench.registry import ATTACKS, DEFENSES, default_train, resolve_attack, resolve_defense
-from bench.runner import CertifyJob, certify_images, load_defense, train_defense
+from bench.runner import CertifyJob, DataInfo, certify_images, load_defense, train_defense
 from bench.store import AttackRecord, CertifyRecord, ResultStore
 from bench.training import TrainState
 from defenses.smoothing import SmoothedClassifier
@@ -133,11 +140,30 @@ def _certify(defense: SmoothedClassifier | Undefended, job: CertifyJob,
     wanted = _wanted(args, test)
     done = store.done_images(job.run_hash, test.fingerprint, args.seed)
     todo = [i for i in wanted if i not in done]
+    parallel = getattr(args, "jobs", 1) > 1 or getattr(args, "backend", "local") == "dask"
     with tqdm(total=len(wanted), initial=len(wanted) - len(todo), desc=f"certify {defense.name}",
               unit="img", file=sys.stderr, dynamic_ncols=True) as bar:
-        for record in certify_images(defense, job, test, todo):
-            store.add(record)
+        if not parallel:
+            results: Iterator[CertifyRecord | Failure] = certify_images(defense, job, test, todo)
+        else:
+            spec = WorkerSpec(job.config, job.certify, job, DataInfo.of(test),
+                              {k: v.cpu() for k, v in defense.model.state_dict().items()},
+                              threads_per_worker(args.jobs) if args.backend == "local" else 1)
+            results = certify_parallel(spec, test.images[todo], test.labels[todo], todo,
+                                       jobs=args.jobs, backend=args.backend,
+                                       scheduler=args.scheduler)
+        for result in results:
+            if isinstance(result, Failure):
+                store.add_failure(job.run_hash, test.fingerprint, result.image, args.seed,
+                                  result.error)
+                log.warning("image %d failed twice: %s", result.image, result.error)
+            else:
+                store.add(result)
             bar.update(1)
+    failed = store.failures(job.run_hash)
+    if failed and not store.done_images(job.run_hash, test.fingerprint, args.seed) >= set(wanted):
+        print(f"WARNING: {len(failed)} image failures recorded (rerun to retry): "
+              f"{failed[:3]}", file=sys.stderr)
     return store.records(job.run_hash, test.fingerprint, args.seed, images=wanted)
 
 
@@ -227,6 +253,8 @@ def _run(args: argparse.Namespace) -> None:
         print(f"wrote {len(written)} files; open {args.out / 'index.md'}")
         return
     device = _device(args.device)
+    if hasattr(args, "backend"):
+        check_backend(args.backend, args.scheduler)
     if args.command == "train":
         config = resolve_defense(args.defense)
         _train(config, args, _load_data(args), device)

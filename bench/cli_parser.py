@@ -152,8 +152,22 @@ def _add_sample_options(p: argparse.ArgumentParser, limit: int, n: int) -> None:
                    help=f"base-classifier forward batch; speed only (default: {_CERT.batch_size})")
 
 
+def _add_parallel_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("parallel runs (README, \"Parallel and distributed runs\")")
+    g.add_argument("--jobs", type=_positive_int, default=1,
+                   help="local worker processes for certification, each with an equal share of "
+                        "the cores as torch threads (default: 1, in this process)")
+    g.add_argument("--backend", choices=("local", "dask"), default="local",
+                   help="'local' processes (joblib/loky) or a 'dask' cluster through joblib's "
+                        "Dask backend; workers return records and only this process writes "
+                        "--results (default: local)")
+    g.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address for --backend dask, e.g. tcp://10.0.0.5:8786")
+
+
 def _add_certify_options(p: argparse.ArgumentParser, n0: int = _CERT.n0,
                          certificate: bool = True) -> None:
+    _add_parallel_options(p)
     g = p.add_argument_group("certification")
     g.add_argument("--n0", type=_positive_int, default=n0,
                    help=f"selection samples N0 (default: {n0}; the paper's is {_CERT.n0})")

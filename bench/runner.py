@@ -51,6 +51,9 @@ from defenses.undefended import Undefended
 
 __all__ = [
     "CertifyJob",
+    "DataInfo",
+    "build_defense",
+    "certify_arrays",
     "certify_images",
     "checkpoint_path",
     "load_defense",
@@ -150,6 +153,28 @@ def train_defense(
     return final, True
 
 
+def _check_certificate(config: DefenseConfig, certify: CertifyConfig) -> None:
+    if certify.certificate != "levine-feizi" and not isinstance(config, AblationConfig):
+        raise InputError(f"--certificate {certify.certificate} applies to ablation defenses only; "
+                         f"{config.name} has its own certificate. Drop --certificate.")
+
+
+def build_defense(config: DefenseConfig, certify: CertifyConfig, model: torch.nn.Module, *,
+                  device: torch.device | str = "cpu") -> SmoothedClassifier | Undefended:
+    """The defense around a trained base classifier: the smoothed classifier with ``certify``'s
+    N0, N, alpha and certificate, or the undefended classifier."""
+    _check_certificate(config, certify)
+    if not isinstance(config, AblationConfig | LeeConfig):
+        return Undefended(model, device=device, name=config.name)
+    common = {"n0": certify.n0, "n": certify.n, "alpha": certify.alpha,
+              "abstain": certify.abstain, "num_classes": config.num_classes,
+              "batch_size": certify.batch_size, "device": device, "name": config.name}
+    if isinstance(config, LeeConfig):
+        return LeeSmoothing(model, config.kappa, num_values=config.num_values, **common)
+    return RandomizedAblation(model, config.k, encoding=config.encoding, fill=config.fill,
+                              certificate=certify.certificate, **common)
+
+
 def load_defense(
     config: DefenseConfig,
     certify: CertifyConfig,
@@ -157,24 +182,12 @@ def load_defense(
     *,
     device: torch.device | str = "cpu",
 ) -> tuple[SmoothedClassifier | Undefended, Checkpoint]:
-    """The defense of a trained checkpoint (InputError when missing or mismatched): the smoothed
-    classifier with ``certify``'s N0, N, alpha and certificate, or the undefended classifier."""
-    if certify.certificate != "levine-feizi" and not isinstance(config, AblationConfig):
-        raise InputError(f"--certificate {certify.certificate} applies to ablation defenses only; "
-                         f"{config.name} has its own certificate. Drop --certificate.")
+    """The defense of a trained checkpoint (InputError when missing or mismatched; see
+    ``build_defense``)."""
+    _check_certificate(config, certify)  # before any I/O
     checkpoint = load_checkpoint(checkpoint_path(models, config), config_dict(config))
     model = load_weights(build_base_classifier(config), checkpoint).to(device)
-    if not isinstance(config, AblationConfig | LeeConfig):
-        return Undefended(model, device=device, name=config.name), checkpoint
-    common = {"n0": certify.n0, "n": certify.n, "alpha": certify.alpha,
-              "abstain": certify.abstain, "num_classes": config.num_classes,
-              "batch_size": certify.batch_size, "device": device, "name": config.name}
-    if isinstance(config, LeeConfig):
-        return LeeSmoothing(model, config.kappa, num_values=config.num_values,
-                            **common), checkpoint
-    defense = RandomizedAblation(model, config.k, encoding=config.encoding, fill=config.fill,
-                                 certificate=certify.certificate, **common)
-    return defense, checkpoint
+    return build_defense(config, certify, model, device=device), checkpoint
 
 
 @dataclass(frozen=True)
@@ -208,29 +221,57 @@ def _check_images(x: torch.Tensor, indices: Sequence[int]) -> None:
         raise InputError(f"images {list(indices)[:5]}... have NaN or out-of-range pixels")
 
 
+@dataclass(frozen=True)
+class DataInfo:
+    """What a record says about the images' origin: dataset name, source and fingerprint."""
+
+    name: str
+    source: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, data: Dataset) -> DataInfo:
+        return cls(data.name, data.source, data.fingerprint)
+
+
 def certify_images(
     defense: Defense,
     job: CertifyJob,
     data: Dataset,
     indices: Sequence[int],
 ) -> Iterator[CertifyRecord]:
+    """CERTIFY (and PREDICT from the same N votes) each test image ``indices`` of ``data``."""
+    rows = list(indices)
+    yield from certify_arrays(defense, job, DataInfo.of(data), data.images[rows],
+                              data.labels[rows], rows)
+
+
+def certify_arrays(
+    defense: Defense,
+    job: CertifyJob,
+    info: DataInfo,
+    images: Any,
+    labels: Any,
+    indices: Sequence[int],
+) -> Iterator[CertifyRecord]:
     """CERTIFY (and PREDICT from the same N votes) each image; yields one record per image.
 
-    Image i's ablations come from a generator seeded by (seed, i, "certify"), so records do not
-    depend on the order, the grouping or a resume. Images are grouped so that one call holds
+    ``images[j]`` (uint8, (C, H, W)) and ``labels[j]`` are test image ``indices[j]``. Image i's
+    ablations come from a generator seeded by (seed, i, "certify"), so records do not depend on
+    the order, the grouping, the worker or a resume. Images are grouped so that one call holds
     about 8,192 ablations (many images at small N, one at N = 10,000).
     """
     per_call = max(1, 8192 // max(job.certify.n0, job.certify.n))
     for start in range(0, len(indices), per_call):
         group = list(indices[start : start + per_call])
-        x = to_float(data.images[group])
+        x = to_float(images[start : start + per_call])
         _check_images(x, group)
         gens = [image_generator(job.seed, i, "certify") for i in group]
         began = time.perf_counter()
         certs = defense.certify(x, gens)
         seconds = (time.perf_counter() - began) / len(group)
-        for i, cert in zip(group, certs, strict=True):
-            label = int(data.labels[i])
+        for j, (i, cert) in enumerate(zip(group, certs, strict=True)):
+            label = int(labels[start + j])
             if cert.counts:
                 prediction, pvalue = predict_from_counts(cert.counts, job.certify.alpha)
             else:  # a deterministic defense: its answer is PREDICT's
@@ -238,7 +279,7 @@ def certify_images(
             correct = cert.label == label
             yield CertifyRecord(
                 run_hash=job.run_hash, defense=job.config.name, model_id=job.model_id,
-                dataset=data.name, data_source=data.source, data_fingerprint=data.fingerprint,
+                dataset=info.name, data_source=info.source, data_fingerprint=info.fingerprint,
                 image=i, label=label, certified_label=cert.label,
                 radius=cert.radius if correct else -1, p_lower=cert.p_lower,
                 selection_counts=cert.selection_counts, counts=cert.counts,
@@ -247,4 +288,3 @@ def certify_images(
                 certificate=cert.certificate, seconds=seconds, seed=job.seed,
                 config=job.config_json,
             )
-

@@ -117,6 +117,9 @@ CREATE TABLE IF NOT EXISTS attack (
     created REAL
 );
 CREATE INDEX IF NOT EXISTS attack_run ON attack (run_hash, data_fingerprint, seed);
+CREATE TABLE IF NOT EXISTS failure (
+    run_hash TEXT, data_fingerprint TEXT, image INTEGER, seed INTEGER, error TEXT, created REAL
+);
 """
 _TABLES: dict[type, tuple[str, list[str]]] = {
     CertifyRecord: ("certify", _COLUMNS),
@@ -176,6 +179,20 @@ class ResultStore:
                 row,
             )
         return cur.rowcount == 1
+
+    def add_failure(self, run_hash: str, data_fingerprint: str, image: int, seed: int,
+                    error: str) -> None:
+        """Note that an image failed (it stays undone, so a rerun tries it again)."""
+        with self.conn:
+            self.conn.execute("INSERT INTO failure VALUES (?, ?, ?, ?, ?, ?)",
+                              (run_hash, data_fingerprint, image, seed, error, time.time()))
+
+    def failures(self, run_hash: str | None = None) -> list[tuple[int, str]]:
+        """(image, error) of recorded failures, of one run or of all."""
+        where = "" if run_hash is None else " WHERE run_hash=?"
+        params: tuple[str, ...] = () if run_hash is None else (run_hash,)
+        rows = self.conn.execute(f"SELECT image, error FROM failure{where} ORDER BY image", params)
+        return [(int(i), str(e)) for i, e in rows]
 
     def records(
         self,
