@@ -32,19 +32,8 @@ from bench.store import AttackRecord, CertifyRecord, ResultStore
 from bench.training import TrainState
 from defenses.smoothing import SmoothedClassifier
 from defenses.undefended import Undefended
-from reports.baselines import (
-    render_pairwise_gain,
-    render_table7,
-    render_table8,
-    summarize_pairwise_gain,
-)
-from reports.tables import (
-    render_certified_accuracy,
-    render_table1,
-    render_table2,
-    summarize_attack,
-    summarize_certify,
-)
+from reports.summary_text import certify_summary, comparison
+from reports.tables import render_table2, summarize_attack
 from reports.writer import write_report
 
 __all__ = ["main"]
@@ -167,21 +156,6 @@ def _certify(defense: SmoothedClassifier | Undefended, job: CertifyJob,
     return store.records(job.run_hash, test.fingerprint, args.seed, images=wanted)
 
 
-def _max_rho(records: list[CertifyRecord]) -> int:
-    """The certified-accuracy columns to print: rho = 0..11 (the k = 45 cap), more when a record
-    certifies more (Lee's radii can), at most 40."""
-    return min(40, max([11, *(r.radius for r in records)]))
-
-
-def _print_summary(records_by_defense: list[list[CertifyRecord]]) -> None:
-    summaries = [summarize_certify(r, _max_rho(r)) for r in records_by_defense if r]
-    print("\nTable 1 (accuracy and abstention from PREDICT; median certified robustness from "
-          "CERTIFY, misclassified = -inf, lower median with upper median in brackets):\n")
-    print(render_table1(summaries))
-    print("\nCertified accuracy (%) at L0 radius rho (pixels):\n")
-    print(render_certified_accuracy(summaries))
-
-
 def _attack_config(args: argparse.Namespace) -> AttackConfig:
     return AttackConfig(attack=resolve_attack(args.attack), restarts=args.restarts,
                         init_steps=args.init_steps, n=args.n, alpha=args.alpha,
@@ -224,7 +198,7 @@ def _attack_command(args: argparse.Namespace, device: torch.device) -> None:
                                                         args.seed), args, splits.test, store)
         records = _attack(defense, job, args, splits.test, store)
     if certificates:
-        _print_summary([certificates])
+        print(certify_summary([certificates]))
     print("\nTable 2 (median best-of-restarts Pointwise L0 in pixels, lower median; in brackets "
           "only adversarials an independent fresh re-check confirmed):\n")
     print(render_table2([summarize_attack(records, certificates)]))
@@ -282,28 +256,10 @@ def _run(args: argparse.Namespace) -> None:
     prepared = [_prepare(config, args, device) for config in configs]
     with ResultStore(args.results) as store:
         results = [_certify(defense, job, args, splits.test, store) for defense, job in prepared]
-    _print_summary(results)
+    print(certify_summary(results))
     if args.command == "compare":
-        _print_comparison(args.comparison, results)
+        print(comparison(args.comparison, results))
     print(f"\nrecords: {args.results}")
-
-
-def _print_comparison(comparison: str, results: list[list[CertifyRecord]]) -> None:
-    """Table 7, Table 8 or the pairwise gain, from records of the same images."""
-    if comparison == "pairwise":
-        print("\nPairwise certificate vs the paper's, from the same votes (median certified "
-              "robustness, misclassified = -inf; gain over correctly certified images; "
-              "certified accuracy % at rho):\n")
-        print(render_pairwise_gain([summarize_pairwise_gain(r) for r in results]))
-        return
-    summaries = [summarize_certify(r, _max_rho(r)) for r in results]
-    if comparison == "table7":
-        print("\nTable 7 (median certified L0 robustness in pixels; Lee et al. count channel "
-              "values, the same as pixels on MNIST):\n")
-        print(render_table7(summaries, results))
-    else:
-        print("\nTable 8 (NULL encodings):\n")
-        print(render_table8(summaries))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
