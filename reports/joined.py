@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from bench.store import AttackRecord, CertifyRecord
 from reports.tabular import Table
@@ -64,22 +65,27 @@ class Pairing:
     certify: CertifyRun | None
 
 
-def certify_runs(records: Sequence[CertifyRecord]) -> list[CertifyRun]:
-    """Records grouped by (run hash, data fingerprint, seed), ordered by defense then N."""
-    groups: dict[tuple[str, str, int], list[CertifyRecord]] = {}
+R = TypeVar("R", CertifyRecord, AttackRecord)
+
+
+def _groups(records: Sequence[R]) -> list[tuple[R, ...]]:
+    """Records grouped by (run hash, data fingerprint, seed), each group ordered by image."""
+    groups: dict[tuple[str, str, int], list[R]] = {}
     for r in records:
         groups.setdefault((r.run_hash, r.data_fingerprint, r.seed), []).append(r)
-    runs = [CertifyRun(tuple(sorted(g, key=lambda r: r.image))) for g in groups.values()]
+    return [tuple(sorted(g, key=lambda r: r.image)) for g in groups.values()]
+
+
+def certify_runs(records: Sequence[CertifyRecord]) -> list[CertifyRun]:
+    """Certification runs, ordered by defense, certificate, then N."""
+    runs = [CertifyRun(g) for g in _groups(records)]
     return sorted(runs, key=lambda run: (run.first.defense, run.first.certificate, run.first.n,
                                          run.first.run_hash))
 
 
 def attack_runs(records: Sequence[AttackRecord]) -> list[AttackRun]:
-    """Records grouped by (run hash, data fingerprint, seed), ordered by defense then attack."""
-    groups: dict[tuple[str, str, int], list[AttackRecord]] = {}
-    for r in records:
-        groups.setdefault((r.run_hash, r.data_fingerprint, r.seed), []).append(r)
-    runs = [AttackRun(tuple(sorted(g, key=lambda r: r.image))) for g in groups.values()]
+    """Attack runs, ordered by defense, attack, then N."""
+    runs = [AttackRun(g) for g in _groups(records)]
     return sorted(runs, key=lambda run: (run.first.defense, run.first.attack, run.first.n,
                                          run.first.run_hash))
 
