@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,13 +19,14 @@ from attacks.oracles import FixedOracle, FreshOracle, LogitOracle, Oracle
 from attacks.pointwise import pointwise_attack
 from bench.configs import AttackConfig, DefenseConfig, config_dict, config_hash
 from bench.data import Dataset
+from bench.runner import DataInfo
 from bench.seeding import derive_seed, image_generator
 from bench.store import AttackRecord
 from bench.training import to_float
 from defenses.smoothing import SmoothedClassifier
 from defenses.undefended import Undefended
 
-__all__ = ["AttackJob", "attack_images", "attack_one"]
+__all__ = ["AttackJob", "attack_arrays", "attack_images", "attack_one"]
 
 # fields of AttackConfig that mean nothing for a deterministic defense (no samples, no abstaining)
 _SMOOTHING_ONLY = ("n", "alpha", "mask_policy")
@@ -114,11 +116,26 @@ def attack_images(
     indices: Sequence[int],
     on_restart: Callable[[RestartResult], None] | None = None,
 ) -> Iterator[AttackRecord]:
+    """Attack each test image ``indices`` of ``data``; yields one record per image."""
+    rows = list(indices)
+    yield from attack_arrays(defense, job, DataInfo.of(data), data.images[rows],
+                             data.labels[rows], rows, on_restart)
+
+
+def attack_arrays(
+    defense: SmoothedClassifier | Undefended,
+    job: AttackJob,
+    info: DataInfo,
+    images: Any,
+    labels: Any,
+    indices: Sequence[int],
+    on_restart: Callable[[RestartResult], None] | None = None,
+) -> Iterator[AttackRecord]:
     """Attack each image (one at a time: foolbox re-queries every image of a batch on every step)
-    and yield one record per image."""
+    and yield one record per image; ``images[j]``, ``labels[j]`` are test image ``indices[j]``."""
     _check_defense(defense, job.attack)
-    for i in indices:
-        x, label = to_float(data.images[[i]]), int(data.labels[i])
+    for j, i in enumerate(indices):
+        x, label = to_float(images[j : j + 1]), int(labels[j])
         passes, began = defense.forward_passes, time.perf_counter()
         clean, result = attack_one(defense, job.attack, job.seed, i, x, label, on_restart)
         restarts = result.restarts if result is not None else ()
@@ -128,8 +145,8 @@ def attack_images(
                        else np.zeros(0, np.float32))
         yield AttackRecord(
             run_hash=job.run_hash, defense=job.config.name, attack=job.attack.attack,
-            model_id=job.model_id, dataset=data.name, data_source=data.source,
-            data_fingerprint=data.fingerprint, image=i, label=label, clean_prediction=clean,
+            model_id=job.model_id, dataset=info.name, data_source=info.source,
+            data_fingerprint=info.fingerprint, image=i, label=label, clean_prediction=clean,
             clean_adversarial=result is None, restarts=job.attack.restarts,
             best_l0=0.0 if result is None else result.best_l0,
             confirmed=None if best is None else restarts[best].confirmed,

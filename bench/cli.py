@@ -9,6 +9,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -22,8 +23,8 @@ from bench.errors import BenchError, InputError
 from bench.parallel import (
     Failure,
     WorkerSpec,
-    certify_parallel,
     check_backend,
+    run_parallel,
     threads_per_worker,
 )
 from bench.registry import ATTACKS, DEFENSES, default_train, resolve_attack, resolve_defense
@@ -129,37 +130,51 @@ def _certify(defense: SmoothedClassifier | Undefended, job: CertifyJob,
     wanted = _wanted(args, test)
     done = store.done_images(job.run_hash, test.fingerprint, args.seed)
     todo = [i for i in wanted if i not in done]
-    parallel = getattr(args, "jobs", 1) > 1 or getattr(args, "backend", "local") == "dask"
     with tqdm(total=len(wanted), initial=len(wanted) - len(todo), desc=f"certify {defense.name}",
               unit="img", file=sys.stderr, dynamic_ncols=True) as bar:
-        if not parallel:
-            results: Iterator[CertifyRecord | Failure] = certify_images(defense, job, test, todo)
+        if _parallel(args):
+            results: Iterator[Any] = run_parallel(
+                _spec(defense, job, job.certify, test, args), test.images[todo],
+                test.labels[todo], todo, jobs=args.jobs, backend=args.backend,
+                scheduler=args.scheduler)
         else:
-            spec = WorkerSpec(job.config, job.certify, job, DataInfo.of(test),
-                              {k: v.cpu() for k, v in defense.model.state_dict().items()},
-                              threads_per_worker(args.jobs) if args.backend == "local" else 1)
-            results = certify_parallel(spec, test.images[todo], test.labels[todo], todo,
-                                       jobs=args.jobs, backend=args.backend,
-                                       scheduler=args.scheduler)
-        for result in results:
-            if isinstance(result, Failure):
-                store.add_failure(job.run_hash, test.fingerprint, result.image, args.seed,
-                                  result.error)
-                log.warning("image %d failed twice: %s", result.image, result.error)
-            else:
-                store.add(result)
-            bar.update(1)
-    failed = store.failures(job.run_hash)
-    if failed and not store.done_images(job.run_hash, test.fingerprint, args.seed) >= set(wanted):
-        print(f"WARNING: {len(failed)} image failures recorded (rerun to retry): "
-              f"{failed[:3]}", file=sys.stderr)
-    return store.records(job.run_hash, test.fingerprint, args.seed, images=wanted)
+            results = certify_images(defense, job, test, todo)
+        _store_results(results, store, job.run_hash, test.fingerprint, args.seed,
+                       lambda record: bar.update(1))
+    records = store.records(job.run_hash, test.fingerprint, args.seed, images=wanted)
+    if len(records) < len(wanted):
+        print(f"WARNING: {len(wanted) - len(records)} images failed and are recorded in the "
+              f"failure table of {args.results}; rerun to retry them.", file=sys.stderr)
+    return records
 
 
 def _attack_config(args: argparse.Namespace) -> AttackConfig:
     return AttackConfig(attack=resolve_attack(args.attack), restarts=args.restarts,
                         init_steps=args.init_steps, n=args.n, alpha=args.alpha,
                         mask_policy=args.mask_policy)
+
+
+def _parallel(args: argparse.Namespace) -> bool:
+    return getattr(args, "jobs", 1) > 1 or getattr(args, "backend", "local") == "dask"
+
+
+def _spec(defense: SmoothedClassifier | Undefended, job: CertifyJob | AttackJob,
+          certify: CertifyConfig, test: Dataset, args: argparse.Namespace) -> WorkerSpec:
+    """What every worker gets: configs, job, data origin, weights, torch threads."""
+    weights = {k: v.cpu() for k, v in defense.model.state_dict().items()}
+    threads = threads_per_worker(args.jobs) if args.backend == "local" else 1
+    return WorkerSpec(job.config, certify, job, DataInfo.of(test), weights, threads)
+
+
+def _store_results(results: Iterator[Any], store: ResultStore, run_hash: str,
+                   fingerprint: str, seed: int, on_record: Any) -> None:
+    for result in results:
+        if isinstance(result, Failure):
+            store.add_failure(run_hash, fingerprint, result.image, seed, result.error)
+            log.warning("image %d failed twice: %s", result.image, result.error)
+        else:
+            store.add(result)
+        on_record(result)
 
 
 def _attack(defense: SmoothedClassifier | Undefended, job: AttackJob, args: argparse.Namespace,
@@ -171,12 +186,23 @@ def _attack(defense: SmoothedClassifier | Undefended, job: AttackJob, args: argp
     with tqdm(total=len(wanted) * restarts, initial=(len(wanted) - len(todo)) * restarts,
               desc=f"{job.attack.attack} vs {defense.name}", unit="restart", file=sys.stderr,
               dynamic_ncols=True) as bar:
-        for record in attack_images(defense, job, test, todo,
-                                    on_restart=lambda result: bar.update(1)):
-            store.add(record)
-            if record.clean_adversarial:  # no restarts ran: the clean answer is already wrong
+        if _parallel(args):  # progress per image: restarts run inside the workers
+            results: Iterator[Any] = run_parallel(
+                _spec(defense, job, _certify_config(args), test, args), test.images[todo],
+                test.labels[todo], todo, jobs=args.jobs, backend=args.backend,
+                scheduler=args.scheduler)
+        else:
+            results = attack_images(defense, job, test, todo,
+                                    on_restart=lambda result: bar.update(1))
+
+        def on_record(record: Any) -> None:
+            # in this process, the bar moves per restart; otherwise per finished image
+            if _parallel(args) or isinstance(record, Failure) or record.clean_adversarial:
                 bar.update(restarts)
-            bar.set_postfix(image=record.image, l0=record.best_l0)
+            if not isinstance(record, Failure):
+                bar.set_postfix(image=record.image, l0=record.best_l0)
+
+        _store_results(results, store, job.run_hash, test.fingerprint, args.seed, on_record)
     return store.attack_records(job.run_hash, test.fingerprint, args.seed, images=wanted)
 
 

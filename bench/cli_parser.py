@@ -155,8 +155,9 @@ def _add_sample_options(p: argparse.ArgumentParser, limit: int, n: int) -> None:
 def _add_parallel_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("parallel runs (README, \"Parallel and distributed runs\")")
     g.add_argument("--jobs", type=_positive_int, default=1,
-                   help="local worker processes for certification, each with an equal share of "
-                        "the cores as torch threads (default: 1, in this process)")
+                   help="local worker processes (certification and attacks), each with an "
+                        "equal share of the cores as torch threads (default: 1, in this "
+                        "process)")
     g.add_argument("--backend", choices=("local", "dask"), default="local",
                    help="'local' processes (joblib/loky) or a 'dask' cluster through joblib's "
                         "Dask backend; workers return records and only this process writes "
@@ -239,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--defense", required=True, help="defense name, e.g. ablation-k45 or cnn")
     _add_sample_options(p, limit=20, n=_CERT.n)
     _add_attack_options(p)
+    _add_parallel_options(p)
     p = sub.add_parser("run", parents=[common], help="train, certify and attack (Table 2)",
                        description="Train the defense if missing, certify and attack the same "
                                    "test images, and print Table 2 (median attack L0 beside the "

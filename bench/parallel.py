@@ -1,4 +1,5 @@
-"""Per-image certification spread over local processes or a Dask cluster, through joblib.
+"""Per-image certification and attacks spread over local processes or a Dask cluster, through
+joblib.
 
 The driver cuts the images into chunks and sends each worker a ``WorkerSpec`` (configs, the base
 classifier's weights, where the data came from) and the chunk's uint8 images and labels. Workers
@@ -7,7 +8,8 @@ and the driver alone writes them. Every image's random stream derives from (seed
 records equal a serial run's whatever the number of workers or the chunking.
 
 A failing chunk is retried image by image; an image that fails twice comes back as a ``Failure``
-(with its error) and the other images go on.
+(with its error) and the other images go on. Attacks go one image per task (an attacked image
+takes minutes).
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ import joblib
 import numpy as np
 import torch
 
+from bench.attacking import AttackJob, attack_arrays
 from bench.configs import CertifyConfig, DefenseConfig
 from bench.errors import InputError
 from bench.runner import CertifyJob, DataInfo, build_defense, certify_arrays
-from bench.store import CertifyRecord
+from bench.store import AttackRecord, CertifyRecord
 from bench.training import build_base_classifier
 
-__all__ = ["Backend", "Failure", "WorkerSpec", "certify_parallel", "check_backend",
+__all__ = ["Backend", "Failure", "WorkerSpec", "check_backend", "run_parallel",
            "threads_per_worker"]
 
 Backend = Literal["local", "dask"]
@@ -36,11 +39,12 @@ Backend = Literal["local", "dask"]
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """Everything a worker needs to certify images, sent with every task."""
+    """Everything a worker needs to certify or attack images: the defense (config, the certify
+    config that sets N0, N and alpha, the weights) and the job whose records it makes."""
 
     config: DefenseConfig
     certify: CertifyConfig
-    job: CertifyJob
+    job: CertifyJob | AttackJob
     info: DataInfo
     weights: dict[str, torch.Tensor]
     threads: int
@@ -59,26 +63,32 @@ def threads_per_worker(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, jobs))
 
 
-def _certify_chunk(spec: WorkerSpec, images: np.ndarray, labels: np.ndarray,
-                   indices: list[int]) -> list[CertifyRecord | Failure]:
-    """A worker's task: certify a chunk; on an error, retry its images one at a time."""
+def _records(spec: WorkerSpec, defense: Any, images: np.ndarray, labels: np.ndarray,
+             indices: list[int]) -> list[CertifyRecord] | list[AttackRecord]:
+    if isinstance(spec.job, CertifyJob):
+        return list(certify_arrays(defense, spec.job, spec.info, images, labels, indices))
+    return list(attack_arrays(defense, spec.job, spec.info, images, labels, indices))
+
+
+def _chunk_task(spec: WorkerSpec, images: np.ndarray, labels: np.ndarray,
+                indices: list[int]) -> list[CertifyRecord | AttackRecord | Failure]:
+    """A worker's task: certify or attack a chunk; on an error, retry its images one by one."""
     torch.set_num_threads(spec.threads)
     model = build_base_classifier(spec.config)
     model.load_state_dict(spec.weights)
     defense = build_defense(spec.config, spec.certify, model)
     try:
-        return list(certify_arrays(defense, spec.job, spec.info, images, labels, indices))
-    except Exception:
+        return list(_records(spec, defense, images, labels, indices))
+    except Exception:  # isolate the failing image below
         pass
-    out: list[CertifyRecord | Failure] = []
+    out: list[CertifyRecord | AttackRecord | Failure] = []
     for j, i in enumerate(indices):
         error = ""
         for _ in range(2):  # the first try and one retry
             try:
-                out += certify_arrays(defense, spec.job, spec.info, images[j : j + 1],
-                                      labels[j : j + 1], [i])
+                out += _records(spec, defense, images[j : j + 1], labels[j : j + 1], [i])
                 break
-            except Exception as e:
+            except Exception as e:  # recorded as a failure; the others go on
                 error = "".join(traceback.format_exception_only(type(e), e)).strip()
         else:
             out.append(Failure(i, error))
@@ -113,7 +123,7 @@ def _backend(backend: Backend, scheduler: str | None, jobs: int,
     return joblib.parallel_config(backend="dask", scatter=[spec]), -1
 
 
-def certify_parallel(
+def run_parallel(
     spec: WorkerSpec,
     images: np.ndarray,
     labels: np.ndarray,
@@ -123,22 +133,25 @@ def certify_parallel(
     backend: Backend = "local",
     scheduler: str | None = None,
     chunk: int | None = None,
-) -> Iterator[CertifyRecord | Failure]:
-    """Certify test images ``indices`` (``images[j]``, ``labels[j]`` is image ``indices[j]``) on
-    ``jobs`` local worker processes or on the Dask cluster at ``scheduler``; yields records (and
-    failures) as chunks finish, in no particular order.
+) -> Iterator[CertifyRecord | AttackRecord | Failure]:
+    """Certify or attack (``spec.job``) test images ``indices`` (``images[j]``, ``labels[j]`` is
+    image ``indices[j]``) on ``jobs`` local worker processes or on the Dask cluster at
+    ``scheduler``; yields records (and failures) as chunks finish, in no particular order.
 
     Args:
-        chunk: images per task (default: about four tasks per worker, at most 25 images).
+        chunk: images per task (default: one for attacks; for certification about four tasks
+            per worker, at most 25 images).
     """
     if jobs < 1:
         raise InputError(f"--jobs must be >= 1, got {jobs}")
     config, n_jobs = _backend(backend, scheduler, jobs, spec)
     rows = list(indices)
-    size = chunk or max(1, min(25, -(-len(rows) // (4 * max(1, jobs)))))
-    starts = range(0, len(rows), size)
-    tasks = (joblib.delayed(_certify_chunk)(spec, images[s : s + size], labels[s : s + size],
-                                            rows[s : s + size]) for s in starts)
+    default = 1 if isinstance(spec.job, AttackJob) else max(
+        1, min(25, -(-len(rows) // (4 * max(1, jobs)))))
+    size = chunk or default
+    tasks = (joblib.delayed(_chunk_task)(spec, images[s : s + size], labels[s : s + size],
+                                         rows[s : s + size])
+             for s in range(0, len(rows), size))
     with config:
         for result in joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
             yield from result

@@ -15,7 +15,7 @@ import torch
 from bench import runner
 from bench.cli import main
 from bench.configs import CertifyConfig
-from bench.parallel import Failure, WorkerSpec, _certify_chunk, threads_per_worker
+from bench.parallel import Failure, WorkerSpec, _chunk_task, threads_per_worker
 from bench.registry import resolve_defense
 from bench.runner import CertifyJob, DataInfo
 from bench.store import ResultStore
@@ -87,8 +87,25 @@ def test_a_failing_image_is_retried_then_recorded_and_the_others_go_on(
         return x
 
     monkeypatch.setattr(runner, "to_float", to_float)
-    out = _certify_chunk(spec, images, np.array([1, 2, 3]), [10, 11, 12])
+    out = _chunk_task(spec, images, np.array([1, 2, 3]), [10, 11, 12])
     failures = [o for o in out if isinstance(o, Failure)]
     assert [f.image for f in failures] == [11] and "NaN" in failures[0].error
     assert sorted(o.image for o in out if not isinstance(o, Failure)) == [10, 12]
     assert threads_per_worker(2) >= 1
+
+
+def test_attacks_on_two_local_workers_equal_the_serial_run(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    assert main(["train", "--defense", "cnn", "--models", str(models), "--epochs", "1",
+                 "--train-limit", "3000"]) == 0
+    argv = ["attack", "--defense", "cnn", "--models", str(models), "--limit", "3",
+            "--restarts", "1", "--init-steps", "20"]
+    assert main([*argv, "--results", str(tmp_path / "serial.sqlite")]) == 0
+    assert main([*argv, "--results", str(tmp_path / "jobs2.sqlite"), "--jobs", "2"]) == 0
+
+    def rows(path: Path) -> list[Any]:
+        with ResultStore(path) as store:
+            return [dataclasses.replace(r, seconds=0.0) for r in store.attack_records()]
+
+    serial = rows(tmp_path / "serial.sqlite")
+    assert len(serial) == 3 and rows(tmp_path / "jobs2.sqlite") == serial
