@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -133,10 +133,7 @@ def _certify(defense: SmoothedClassifier | Undefended, job: CertifyJob,
     with tqdm(total=len(wanted), initial=len(wanted) - len(todo), desc=f"certify {defense.name}",
               unit="img", file=sys.stderr, dynamic_ncols=True) as bar:
         if _parallel(args):
-            results: Iterator[Any] = run_parallel(
-                _spec(defense, job, job.certify, test, args), test.images[todo],
-                test.labels[todo], todo, jobs=args.jobs, backend=args.backend,
-                scheduler=args.scheduler)
+            results: Iterator[Any] = _in_workers(defense, job, job.certify, test, todo, args)
         else:
             results = certify_images(defense, job, test, todo)
         _store_results(results, store, job.run_hash, test.fingerprint, args.seed,
@@ -158,16 +155,21 @@ def _parallel(args: argparse.Namespace) -> bool:
     return getattr(args, "jobs", 1) > 1 or getattr(args, "backend", "local") == "dask"
 
 
-def _spec(defense: SmoothedClassifier | Undefended, job: CertifyJob | AttackJob,
-          certify: CertifyConfig, test: Dataset, args: argparse.Namespace) -> WorkerSpec:
-    """What every worker gets: configs, job, data origin, weights, torch threads."""
+def _in_workers(defense: SmoothedClassifier | Undefended, job: CertifyJob | AttackJob,
+                certify: CertifyConfig, test: Dataset, todo: list[int],
+                args: argparse.Namespace) -> Iterator[Any]:
+    """Records (and failures) of ``todo`` from --jobs local workers or the Dask cluster. Each
+    worker gets the configs, the job, the data's origin, the weights and its torch threads."""
     weights = {k: v.cpu() for k, v in defense.model.state_dict().items()}
     threads = threads_per_worker(args.jobs) if args.backend == "local" else 1
-    return WorkerSpec(job.config, certify, job, DataInfo.of(test), weights, threads)
+    spec = WorkerSpec(job.config, certify, job, DataInfo.of(test), weights, threads)
+    return run_parallel(spec, test.images[todo], test.labels[todo], todo, jobs=args.jobs,
+                        backend=args.backend, scheduler=args.scheduler)
 
 
 def _store_results(results: Iterator[Any], store: ResultStore, run_hash: str,
-                   fingerprint: str, seed: int, on_record: Any) -> None:
+                   fingerprint: str, seed: int,
+                   on_record: Callable[[Any], None]) -> None:
     for result in results:
         if isinstance(result, Failure):
             store.add_failure(run_hash, fingerprint, result.image, seed, result.error)
@@ -187,10 +189,8 @@ def _attack(defense: SmoothedClassifier | Undefended, job: AttackJob, args: argp
               desc=f"{job.attack.attack} vs {defense.name}", unit="restart", file=sys.stderr,
               dynamic_ncols=True) as bar:
         if _parallel(args):  # progress per image: restarts run inside the workers
-            results: Iterator[Any] = run_parallel(
-                _spec(defense, job, _certify_config(args), test, args), test.images[todo],
-                test.labels[todo], todo, jobs=args.jobs, backend=args.backend,
-                scheduler=args.scheduler)
+            results: Iterator[Any] = _in_workers(defense, job, _certify_config(args), test,
+                                                 todo, args)
         else:
             results = attack_images(defense, job, test, todo,
                                     on_restart=lambda result: bar.update(1))

@@ -78,7 +78,7 @@ def _chunk_task(spec: WorkerSpec, images: np.ndarray, labels: np.ndarray,
     model.load_state_dict(spec.weights)
     defense = build_defense(spec.config, spec.certify, model)
     try:
-        return list(_records(spec, defense, images, labels, indices))
+        return [*_records(spec, defense, images, labels, indices)]
     except Exception:  # isolate the failing image below
         pass
     out: list[CertifyRecord | AttackRecord | Failure] = []

@@ -187,13 +187,6 @@ class ResultStore:
             self.conn.execute("INSERT INTO failure VALUES (?, ?, ?, ?, ?, ?)",
                               (run_hash, data_fingerprint, image, seed, error, time.time()))
 
-    def failures(self, run_hash: str | None = None) -> list[tuple[int, str]]:
-        """(image, error) of recorded failures, of one run or of all."""
-        where = "" if run_hash is None else " WHERE run_hash=?"
-        params: tuple[str, ...] = () if run_hash is None else (run_hash,)
-        rows = self.conn.execute(f"SELECT image, error FROM failure{where} ORDER BY image", params)
-        return [(int(i), str(e)) for i, e in rows]
-
     def records(
         self,
         run_hash: str | None = None,

@@ -7,13 +7,12 @@ classifier votes over such noised copies; the radius comes from ``defenses.lee_m
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any
 
 import torch
 from torch import nn
 
-from defenses.lee_math import lee_l0_radius, to_fraction
+from defenses.lee_math import check_kappa, lee_l0_radius, to_fraction
 from defenses.smoothing import SmoothedClassifier
 from defenses.stats import clopper_pearson_lower
 
@@ -26,8 +25,7 @@ KEEP = -1
 def _keep_probability(kappa: float, num_values: int) -> float:
     """kappa' = kappa - beta: keep outright with kappa', else draw from all levels (Lee's trick)."""
     q = to_fraction(kappa)
-    if not Fraction(1, num_values) < q <= 1:
-        raise ValueError(f"kappa must be in (1/{num_values}, 1], got {kappa}")
+    check_kappa(q, num_values)
     return float(q - (1 - q) / (num_values - 1))
 
 

@@ -15,7 +15,7 @@ import math
 from fractions import Fraction
 from functools import lru_cache
 
-__all__ = ["lee_l0_radius", "lee_threshold", "to_fraction"]
+__all__ = ["check_kappa", "lee_l0_radius", "lee_threshold", "to_fraction"]
 
 
 def to_fraction(kappa: float | Fraction) -> Fraction:
@@ -23,7 +23,8 @@ def to_fraction(kappa: float | Fraction) -> Fraction:
     return kappa if isinstance(kappa, Fraction) else Fraction(repr(float(kappa)))
 
 
-def _check(kappa: Fraction, num_values: int) -> None:
+def check_kappa(kappa: Fraction, num_values: int) -> None:
+    """ValueError unless num_values >= 2 and 1/num_values < kappa <= 1."""
     if num_values < 2:
         raise ValueError(f"num_values must be >= 2, got {num_values}")
     if not Fraction(1, num_values) < kappa <= 1:
@@ -78,7 +79,7 @@ def lee_threshold(r: int, kappa: float | Fraction, num_values: int = 256) -> Fra
     if r < 0:
         raise ValueError(f"r must be >= 0, got {r}")
     kappa_q = to_fraction(kappa)
-    _check(kappa_q, num_values)
+    check_kappa(kappa_q, num_values)
     return _threshold(r, kappa_q, num_values)
 
 
@@ -102,7 +103,7 @@ def lee_l0_radius(
     if max_radius is not None and max_radius < 0:
         raise ValueError(f"max_radius must be >= 0, got {max_radius}")
     kappa_q = to_fraction(kappa)
-    _check(kappa_q, num_values)
+    check_kappa(kappa_q, num_values)
     if not p_lower > 0.5:
         return -1
     if p_lower == 1.0 and max_radius is None:

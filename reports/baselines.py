@@ -74,8 +74,8 @@ def table7(summaries: Sequence[CertifySummary],
     rows = []
     for s, recs in zip(summaries, records, strict=True):
         lee = _family(s.defense) == "lee"
-        paper = TABLE7_MNIST["lee" if lee else "ablation"] if lee or s.defense == (
-            "ablation-k45") else None
+        paper = (TABLE7_MNIST["lee"] if lee else
+                 TABLE7_MNIST["ablation"] if s.defense == "ablation-k45" else None)
         rows.append((
             s.defense, str(s.images), str(s.n0), str(s.n), f"{s.alpha:g}",
             f"{100 * s.accuracy:.2f}% ({100 * s.abstained:.2f}%)",

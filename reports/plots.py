@@ -80,9 +80,9 @@ def radius_scatter(pairings: Sequence[Pairing]) -> Figure:
     colours = plt.get_cmap("tab10")
     finite = [r.best_l0 for p in pairings for r in p.attack.records if math.isfinite(r.best_l0)]
     cap = max([12.0, *finite]) * 1.1
-    shown = [p for p in pairings if p.certify is not None]
-    for i, p in enumerate(shown):
-        radius = {} if p.certify is None else {r.image: r.radius for r in p.certify.records}
+    shown = [(p, p.certify) for p in pairings if p.certify is not None]
+    for i, (p, run) in enumerate(shown):
+        radius = {r.image: r.radius for r in run.records}
         pts = [(radius[r.image], r.best_l0, r.confirmed) for r in p.attack.records
                if not r.clean_adversarial and radius[r.image] >= 0]
         a = p.attack.first
@@ -94,7 +94,7 @@ def radius_scatter(pairings: Sequence[Pairing]) -> Figure:
                            label=f"{a.defense}: {a.attack} ({a.mask_policy}), "
                                  f"{'confirmed' if confirmed else 'not confirmed'} by re-check")
     ax.plot([0, cap], [0, cap], color="grey", linewidth=1, label="y = x (violation on or below)")
-    runs = [p.certify for p in shown if p.certify is not None]
+    runs = [run for _, run in shown]
     ax.set_xlim(-0.5, max([12, *(r.radius for run in runs for r in run.records)]) + 1)
     ax.set_ylim(0, cap * 1.02)
     ax.set_xlabel("certified L0 radius (pixels)")

@@ -3,6 +3,8 @@ comparisons of ``bench compare``. No I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bench.store import CertifyRecord
 from reports.baselines import (
     render_pairwise_gain,
@@ -15,7 +17,7 @@ from reports.tables import render_certified_accuracy, render_table1, summarize_c
 __all__ = ["certify_summary", "comparison", "max_rho"]
 
 
-def max_rho(records: list[CertifyRecord]) -> int:
+def max_rho(records: Sequence[CertifyRecord]) -> int:
     """The certified-accuracy columns to print: rho = 0..11 (the k = 45 cap), more when a record
     certifies more (Lee's radii can), at most 40."""
     return min(40, max([11, *(r.radius for r in records)]))

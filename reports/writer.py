@@ -108,7 +108,7 @@ def write_report(results: Path, out: Path, data: Dataset | None = None) -> list[
     out.mkdir(parents=True, exist_ok=True)
     sections: list[str] = [f"# bench report\n\nFrom `{results}`: {len(certifies)} certification "
                            f"runs, {len(pairings)} attack runs.\n"]
-    summaries = [summarize_certify(run.records, max_rho(list(run.records))) for run in certifies]
+    summaries = [summarize_certify(run.records, max_rho(run.records)) for run in certifies]
     tables: list[tuple[str, str, Table]] = []
     if certifies:
         tables.append(("table1", "Table 1: certification runs", table1(summaries)))
