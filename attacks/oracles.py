@@ -6,22 +6,30 @@ policy decides where each query's ablations come from:
 
 - ``FreshOracle``: N new ablations on every query (the paper's protocol; a stochastic oracle).
 - ``FixedOracle``: one set of N noise draws reused for every query (a deterministic oracle). It
-  answers exactly as a full evaluation would, but re-evaluates only the draws that read a pixel
-  that differs from a recently answered query (for ablation, a one-pixel Pointwise step touches
-  about N * k / d of them: 574 of 10,000 for k = 45 on MNIST).
+  re-evaluates only the draws that read a pixel that differs from a recently answered query (for
+  ablation, a one-pixel Pointwise step touches about N * k / d of them: 574 of 10,000 for k = 45
+  on MNIST).
+
+Both stop early, exactly, when given the attacked ``label`` and PREDICT's ``alpha``: votes are
+evaluated in chunks, and once the votes still to come cannot change whether the attack succeeds
+on the query (``defenses.decisions.settled_outcome``), the rest are skipped. The counts returned
+then complete the evaluated ones by giving every skipped vote to ``label``; that completion has
+the same decision as the full evaluation, which is all an attack's criterion reads. Without a
+label, every vote is evaluated and the counts are exact.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 
+from defenses.decisions import settled_outcome
 from defenses.smoothing import SmoothedClassifier
 from defenses.undefended import Undefended
 
-__all__ = ["FixedOracle", "FreshOracle", "LogitOracle", "Oracle"]
+__all__ = ["EarlyStop", "FixedOracle", "FreshOracle", "LogitOracle", "Oracle"]
 
 
 class Oracle(Protocol):
@@ -46,19 +54,82 @@ class LogitOracle:
         return self.defense.logits(x)
 
 
+@dataclass(frozen=True)
+class EarlyStop:
+    """What exact early stopping needs: the attacked true ``label``, PREDICT's ``alpha``, and
+    how many votes are evaluated between two checks (``chunk``)."""
+
+    label: int
+    alpha: float
+    chunk: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {self.chunk}")
+
+
+_UNKNOWN = -1  # a vote that early stopping skipped
+
+
+def _evaluate(defense: SmoothedClassifier, x1: torch.Tensor, noise: torch.Tensor,
+              votes: torch.Tensor, pending: torch.Tensor, stop: EarlyStop | None) -> None:
+    """Fill ``votes[pending]`` (indices) with the base classifier's votes under ``noise``, in
+    order, stopping as soon as the outcome is settled (votes left at _UNKNOWN)."""
+    if stop is None:
+        if len(pending):
+            votes[pending] = defense.noise_votes(x1, noise[pending])
+        return
+    known = votes[votes != _UNKNOWN]
+    counts = torch.bincount(known, minlength=defense.num_classes).tolist()
+    done = 0
+    while done < len(pending):
+        if settled_outcome(counts, len(pending) - done, stop.label, stop.alpha) is not None:
+            return
+        rows = pending[done : done + stop.chunk]
+        new = defense.noise_votes(x1, noise[rows])
+        votes[rows] = new
+        for c, v in enumerate(torch.bincount(new, minlength=defense.num_classes).tolist()):
+            counts[c] += v
+        done += len(rows)
+
+
+def _counts(votes: torch.Tensor, num_classes: int, stop: EarlyStop | None) -> torch.Tensor:
+    """Vote counts (num_classes,), skipped votes given to the label (a same-decision completion)."""
+    known = votes != _UNKNOWN
+    counts = torch.bincount(votes[known], minlength=num_classes).float()
+    if stop is not None:
+        counts[stop.label] += float((~known).sum())
+    return counts
+
+
 class FreshOracle:
-    """Vote counts over ``n`` fresh noise draws (ablations) per query, drawn from ``generator``."""
+    """Vote counts over ``n`` fresh noise draws (ablations) per query, drawn from ``generator``.
+
+    With ``stop``, each query's n draws are still all drawn (the generator advances exactly as
+    without it), but evaluated chunk by chunk only until the decision is settled.
+    """
 
     abstains = True
 
-    def __init__(self, defense: SmoothedClassifier, n: int, generator: torch.Generator) -> None:
+    def __init__(self, defense: SmoothedClassifier, n: int, generator: torch.Generator,
+                 stop: EarlyStop | None = None) -> None:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        self.defense, self.n, self.generator, self.queries = defense, n, generator, 0
+        self.defense, self.n, self.generator, self.stop = defense, n, generator, stop
+        self.queries = 0
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         self.queries += x.shape[0]
-        return self.defense.vote_counts(x, self.n, [self.generator] * x.shape[0]).float()
+        if self.stop is None:
+            return self.defense.vote_counts(x, self.n, [self.generator] * x.shape[0]).float()
+        shape = (x.shape[1], x.shape[2], x.shape[3])
+        counts = torch.zeros(x.shape[0], self.defense.num_classes)
+        for i in range(x.shape[0]):
+            noise = self.defense.sample_noise(self.n, shape, self.generator)
+            votes = torch.full((self.n,), _UNKNOWN, dtype=torch.long)
+            _evaluate(self.defense, x[i : i + 1], noise, votes, torch.arange(self.n), self.stop)
+            counts[i] = _counts(votes, self.defense.num_classes, self.stop)
+        return counts
 
 
 class FixedOracle:
@@ -67,48 +138,60 @@ class FixedOracle:
     Args:
         defense: the smoothed classifier (its base model votes).
         noise: the fixed draws (N, ...) from ``defense.sample_noise`` (keep masks for ablation).
-        cache: how many recently answered queries are kept as references. A query is evaluated
-            from the reference with the fewest differing pixel positions; references are refreshed
-            on use, so Pointwise's accepted point stays cached while rejected steps come and go.
+        cache: how many recently answered queries are kept as references.
+        stop: exact early stopping (module docstring), or None to evaluate every vote.
+
+    A draw's vote depends only on the pixel positions it reads (``defense.reads``). So a query
+    reuses, draw by draw, the vote of the most recent reference that agrees with it on every
+    position that draw reads, and evaluates only the draws no reference covers. Pointwise's
+    one-pixel steps from its accepted point then cost the draws reading that pixel (574 of 10,000
+    for k = 45 on MNIST), and a step it tried before, from a point that has moved since, costs
+    only the draws that also read a position that moved.
     """
 
     abstains = True
 
-    def __init__(self, defense: SmoothedClassifier, noise: torch.Tensor, cache: int = 4) -> None:
+    def __init__(self, defense: SmoothedClassifier, noise: torch.Tensor, cache: int = 16,
+                 stop: EarlyStop | None = None) -> None:
         self.defense, self.noise, self.cache_size = defense, noise, max(1, cache)
+        self.stop = stop
         self.flat = defense.reads(noise)
         if self.flat.dim() != 2 or self.flat.dtype != torch.bool or len(self.flat) != len(noise):
             raise ValueError("defense.reads(noise) must be a bool tensor (N, H * W)")
-        self._cache: OrderedDict[int, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
-        self._next_id = 0
+        self._refs: list[tuple[torch.Tensor, torch.Tensor]] = []  # oldest first
         self.queries = 0
 
     def votes(self, x1: torch.Tensor) -> torch.Tensor:
-        """Per-ablation votes (N,) for one image (1, C, H, W)."""
-        best: tuple[int, torch.Tensor, torch.Tensor] | None = None
-        for key, (ref, ref_votes) in self._cache.items():
+        """Per-draw votes (N,) for one image (1, C, H, W); _UNKNOWN (-1) where early stopping
+        skipped a vote."""
+        votes = torch.full((len(self.noise),), _UNKNOWN, dtype=torch.long)
+        pending = torch.arange(len(self.noise))  # draws no reference covers yet
+        for ref, ref_votes in reversed(self._refs):  # the most recent first
             changed = (ref != x1[0]).any(dim=0).flatten()
-            if best is None or int(changed.sum()) < int(best[1].sum()):
-                best = (key, changed, ref_votes)
-        if best is None:
-            votes = self.defense.noise_votes(x1, self.noise)
-        else:
-            key, changed, ref_votes = best
-            self._cache.move_to_end(key)
-            votes = ref_votes.clone()
-            touched = self.flat[:, changed].any(dim=1)
-            if bool(touched.any()):
-                votes[touched] = self.defense.noise_votes(x1, self.noise[touched])
-        self._cache[self._next_id] = (x1[0].clone(), votes)
-        self._next_id += 1
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+            candidates = ref_votes[pending]
+            usable = candidates != _UNKNOWN
+            if bool(changed.any()):
+                columns = changed.nonzero().flatten()
+                # gather the smaller block first: a few columns of all rows, or all columns of
+                # the few rows still pending
+                if len(columns) * len(self.flat) < len(pending) * self.flat.shape[1]:
+                    reads = self.flat[:, columns][pending]
+                else:
+                    reads = self.flat[pending][:, columns]
+                usable &= ~reads.any(dim=1)
+            votes[pending[usable]] = candidates[usable]
+            pending = pending[~usable]
+            if len(pending) == 0:
+                break
+        _evaluate(self.defense, x1, self.noise, votes, pending, self.stop)
+        self._refs.append((x1[0].clone(), votes))
+        if len(self._refs) > self.cache_size:
+            self._refs.pop(0)
         return votes
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         self.queries += x.shape[0]
         counts = torch.zeros(x.shape[0], self.defense.num_classes)
         for i in range(x.shape[0]):
-            counts[i] = torch.bincount(self.votes(x[i : i + 1]),
-                                       minlength=self.defense.num_classes).float()
+            counts[i] = _counts(self.votes(x[i : i + 1]), self.defense.num_classes, self.stop)
         return counts

@@ -1,8 +1,9 @@
 """The Pointwise attack (Schott et al. 2019) through foolbox 3, with restarts (ALGORITHMS.md §5.3).
 
 Each restart seeds numpy and torch (foolbox draws its shuffles and salt-and-pepper noise from the
-global generators), finds a salt-and-pepper start that the oracle calls adversarial, runs
-``fb.attacks.PointwiseAttack`` from it, and re-checks the final point with an independent check.
+global generators), finds a salt-and-pepper start that the oracle calls adversarial (by default a
+bisection over the noise level, ``attacks.start``), runs ``fb.attacks.PointwiseAttack`` from it,
+and re-checks the final point with an independent check.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from attacks.base import AttackResult, RestartResult
 from attacks.foolbox_adapter import MisclassifiedOrAbstained, foolbox_model
 from attacks.l0 import pixel_l0
 from attacks.oracles import Oracle
+from attacks.start import bisection_start
 from bench.configs import AttackConfig
 from bench.seeding import seed_everything
 
@@ -28,12 +30,26 @@ __all__ = ["pointwise_attack"]
 log = logging.getLogger(__name__)
 
 
+def _start(model: fb.PyTorchModel, x: torch.Tensor, criterion: MisclassifiedOrAbstained,
+           config: AttackConfig, generator: torch.Generator) -> torch.Tensor | None:
+    """A salt-and-pepper starting point the oracle calls adversarial, or None."""
+    if config.start_point == "salt-and-pepper":
+        return fb.attacks.SaltAndPepperNoiseAttack(steps=config.init_steps).run(model, x,
+                                                                                criterion)
+
+    def is_adversarial(q: torch.Tensor) -> bool:
+        return bool(criterion(q, model(q)).all())
+
+    return bisection_start(is_adversarial, x, generator, config.start_draws)
+
+
 def _attempt(model: fb.PyTorchModel, x: torch.Tensor, criterion: MisclassifiedOrAbstained,
-             config: AttackConfig) -> torch.Tensor | None:
-    """One salt-and-pepper start and Pointwise from it, or None when the oracle rejects the start
-    (a second query, or Pointwise's own re-query, no longer calls it adversarial)."""
-    start = fb.attacks.SaltAndPepperNoiseAttack(steps=config.init_steps).run(model, x, criterion)
-    if not bool(criterion(start, model(start)).all()):
+             config: AttackConfig, generator: torch.Generator) -> torch.Tensor | None:
+    """One salt-and-pepper start and Pointwise from it, or None when there is no start or the
+    oracle rejects it (a second query, or Pointwise's own re-query, no longer calls it
+    adversarial)."""
+    start = _start(model, x, criterion, config, generator)
+    if start is None or not bool(criterion(start, model(start)).all()):
         return None
     attack = fb.attacks.PointwiseAttack(l2_binary_search=config.l2_binary_search)
     try:
@@ -44,14 +60,15 @@ def _attempt(model: fb.PyTorchModel, x: torch.Tensor, criterion: MisclassifiedOr
 
 
 def _restart(x: torch.Tensor, label: int, config: AttackConfig, oracle: Oracle,
-             recheck: Callable[[torch.Tensor], bool]) -> RestartResult:
+             recheck: Callable[[torch.Tensor], bool], seed: int) -> RestartResult:
     began = time.perf_counter()
+    generator = torch.Generator().manual_seed(seed)
     model = foolbox_model(oracle)
     criterion = MisclassifiedOrAbstained(torch.tensor([label]), config.alpha
                                          if oracle.abstains else None)
     x_adv = None
     for _ in range(config.start_tries):
-        x_adv = _attempt(model, x, criterion, config)
+        x_adv = _attempt(model, x, criterion, config, generator)
         if x_adv is not None:
             break
     if x_adv is None:
@@ -81,7 +98,8 @@ def pointwise_attack(
             ablation stream per restart).
         recheck_for: restart index -> a function telling whether an adversarial is still
             adversarial under an independent fresh draw.
-        restart_seeds: one seed per restart for numpy's and torch's global generators.
+        restart_seeds: one seed per restart for numpy's and torch's global generators and
+            the start search's own generator.
         on_restart: called after each restart (progress).
 
     Returns:
@@ -94,7 +112,7 @@ def pointwise_attack(
     results = []
     for r, seed in enumerate(restart_seeds):
         seed_everything(seed)
-        results.append(_restart(x, label, config, oracle_for(r), recheck_for(r)))
+        results.append(_restart(x, label, config, oracle_for(r), recheck_for(r), seed))
         if on_restart is not None:
             on_restart(results[-1])
     return AttackResult(tuple(results))

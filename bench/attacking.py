@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from attacks.base import AttackResult, RestartResult
-from attacks.oracles import FixedOracle, FreshOracle, LogitOracle, Oracle
+from attacks.oracles import EarlyStop, FixedOracle, FreshOracle, LogitOracle, Oracle
 from attacks.pointwise import pointwise_attack
 from bench.configs import AttackConfig, DefenseConfig, config_dict, config_hash
 from bench.data import Dataset
@@ -61,29 +61,40 @@ class AttackJob:
 
 
 def _oracle_factory(defense: SmoothedClassifier | Undefended, attack: AttackConfig, seed: int,
-                    image: int, shape: tuple[int, ...]) -> Callable[[int], Oracle]:
+                    image: int, label: int, shape: tuple[int, ...], early_stop: bool,
+                    wrap: Callable[[Oracle], Oracle] | None) -> Callable[[int], Oracle]:
     """Restart index -> the oracle attacked in that restart (streams derived from seed, image)."""
+    stop = EarlyStop(label, attack.alpha) if early_stop else None
+
     def oracle_for(restart: int) -> Oracle:
+        oracle = make(restart)
+        return oracle if wrap is None else wrap(oracle)
+
+    def make(restart: int) -> Oracle:
         if isinstance(defense, Undefended):
             return LogitOracle(defense)
         if attack.mask_policy == "fresh":
             return FreshOracle(defense, attack.n,
-                               image_generator(seed, image, f"attack-fresh-{restart}"))
+                               image_generator(seed, image, f"attack-fresh-{restart}"), stop)
         gen = image_generator(seed, image, f"attack-fixed-masks-{restart}")
         c, h, w = shape[-3:]
-        return FixedOracle(defense, defense.sample_noise(attack.n, (c, h, w), gen))
+        return FixedOracle(defense, defense.sample_noise(attack.n, (c, h, w), gen), stop=stop)
     return oracle_for
 
 
 def attack_one(defense: SmoothedClassifier | Undefended, attack: AttackConfig, seed: int,
                image: int, x: torch.Tensor, label: int,
-               on_restart: Callable[[RestartResult], None] | None = None
+               on_restart: Callable[[RestartResult], None] | None = None,
+               early_stop: bool = True,
+               wrap_oracle: Callable[[Oracle], Oracle] | None = None
                ) -> tuple[int, AttackResult | None]:
     """The clean PREDICT (fresh draw) of one image and, when it is correct, the attack.
 
     Returns (clean prediction, AttackResult or None when the clean answer is already wrong or
     abstained). Every stream derives from (seed, image, purpose), so a result depends on neither
-    the order of images nor a resume.
+    the order of images nor a resume. ``early_stop`` (exact: ``attacks.oracles``) saves forward
+    passes and changes no decision, so results are the same either way. ``wrap_oracle`` wraps
+    each restart's oracle (measurement: ``bench.perf``).
     """
     clean = defense.predict(x, [image_generator(seed, image, "attack-clean")])[0].label
     if clean != label:
@@ -97,7 +108,8 @@ def attack_one(defense: SmoothedClassifier | Undefended, attack: AttackConfig, s
 
     seeds = [derive_seed(seed, image, f"attack-restart-{r}") for r in range(attack.restarts)]
     result = pointwise_attack(x, label, attack,
-                              _oracle_factory(defense, attack, seed, image, tuple(x.shape)),
+                              _oracle_factory(defense, attack, seed, image, label,
+                                              tuple(x.shape), early_stop, wrap_oracle),
                               recheck_for, seeds, on_restart)
     return clean, result
 

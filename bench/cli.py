@@ -6,6 +6,8 @@ Exit codes: 0 success, 2 bad usage or bad input, 1 a failure while running.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -14,10 +16,17 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from bench import perf
 from bench.attacking import AttackJob, attack_images
 from bench.checkpoints import load_checkpoint
 from bench.cli_parser import COMPARISONS, PAPER_PROTOCOL, build_parser
-from bench.configs import AttackConfig, CertifyConfig, DefenseConfig, TrainConfig, config_dict
+from bench.configs import (
+    AttackConfig,
+    CertifyConfig,
+    DefenseConfig,
+    TrainConfig,
+    checkpoint_dict,
+)
 from bench.data import Dataset, MnistSplits, load_mnist
 from bench.errors import BenchError, InputError
 from bench.parallel import (
@@ -28,7 +37,14 @@ from bench.parallel import (
     threads_per_worker,
 )
 from bench.registry import ATTACKS, DEFENSES, default_train, resolve_attack, resolve_defense
-from bench.runner import CertifyJob, DataInfo, certify_images, load_defense, train_defense
+from bench.runner import (
+    CertifyJob,
+    DataInfo,
+    calibration_images,
+    certify_images,
+    load_defense,
+    train_defense,
+)
 from bench.store import AttackRecord, CertifyRecord, ResultStore
 from bench.training import TrainState
 from defenses.smoothing import SmoothedClassifier
@@ -46,6 +62,13 @@ def _device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda, but no CUDA device is available. Use --device cpu.")
     return torch.device(name)
+
+
+def _defense(name: str, args: argparse.Namespace) -> DefenseConfig:
+    """The registered config, in the --precision asked for (the config's own by default)."""
+    config = resolve_defense(name)
+    precision = getattr(args, "precision", None)
+    return config if precision is None else dataclasses.replace(config, precision=precision)
 
 
 def _train_config(config: DefenseConfig, args: argparse.Namespace) -> TrainConfig:
@@ -105,17 +128,22 @@ def _train(config: DefenseConfig, args: argparse.Namespace, splits: MnistSplits,
     if not trained:
         print(f"{path} already trained with this recipe; nothing to do (--force retrains).")
         return
-    metrics = load_checkpoint(path, config_dict(config)).metrics
+    metrics = load_checkpoint(path, checkpoint_dict(config)).metrics
     what = {"ablation": "single-ablation test", "lee": "single-noise test"}.get(config.kind, "test")
     print(f"saved {path}: {metrics['epochs']} epochs in {metrics['train_seconds'] / 60:.1f} min, "
           f"{what} accuracy {100 * metrics['test_sample_accuracy']:.2f}%")
 
 
-def _prepare(config: DefenseConfig, args: argparse.Namespace,
-             device: torch.device) -> tuple[SmoothedClassifier | Undefended, CertifyJob]:
+def _prepare(config: DefenseConfig, args: argparse.Namespace, device: torch.device,
+             train: Dataset) -> tuple[SmoothedClassifier | Undefended, CertifyJob]:
     certify = _certify_config(args)
-    defense, checkpoint = load_defense(config, certify, args.models, device=device)
+    defense, checkpoint = load_defense(config, certify, args.models, device=device,
+                                       calibration=_calibration(config, train))
     return defense, CertifyJob(config, certify, checkpoint.model_id, args.seed)
+
+
+def _calibration(config: DefenseConfig, train: Dataset) -> torch.Tensor | None:
+    return calibration_images(train) if config.precision == "int8" else None
 
 
 def _wanted(args: argparse.Namespace, test: Dataset) -> list[int]:
@@ -147,6 +175,7 @@ def _certify(defense: SmoothedClassifier | Undefended, job: CertifyJob,
 
 def _attack_config(args: argparse.Namespace) -> AttackConfig:
     return AttackConfig(attack=resolve_attack(args.attack), restarts=args.restarts,
+                        start_point=args.start_point, start_draws=args.start_draws,
                         init_steps=args.init_steps, n=args.n, alpha=args.alpha,
                         mask_policy=args.mask_policy)
 
@@ -162,7 +191,8 @@ def _in_workers(defense: SmoothedClassifier | Undefended, job: CertifyJob | Atta
     worker gets the configs, the job, the data's origin, the weights and its torch threads."""
     weights = {k: v.cpu() for k, v in defense.model.state_dict().items()}
     threads = threads_per_worker(args.jobs) if args.backend == "local" else 1
-    spec = WorkerSpec(job.config, certify, job, DataInfo.of(test), weights, threads)
+    spec = WorkerSpec(job.config, certify, job, DataInfo.of(test), weights, threads,
+                      defense.calibration)
     return run_parallel(spec, test.images[todo], test.labels[todo], todo, jobs=args.jobs,
                         backend=args.backend, scheduler=args.scheduler)
 
@@ -207,7 +237,7 @@ def _attack(defense: SmoothedClassifier | Undefended, job: AttackJob, args: argp
 
 
 def _attack_command(args: argparse.Namespace, device: torch.device) -> None:
-    config = resolve_defense(args.defense)
+    config = _defense(args.defense, args)
     attack = _attack_config(args)
     splits = _load_data(args)
     if args.start >= len(splits.test):
@@ -215,7 +245,8 @@ def _attack_command(args: argparse.Namespace, device: torch.device) -> None:
     if args.command == "run":
         _train(config, args, splits, device)
     certify = _certify_config(args)
-    defense, checkpoint = load_defense(config, certify, args.models, device=device)
+    defense, checkpoint = load_defense(config, certify, args.models, device=device,
+                                       calibration=_calibration(config, splits.train))
     job = AttackJob(config, attack, checkpoint.model_id, args.seed)
     certificates: list[CertifyRecord] = []
     with ResultStore(args.results) as store:
@@ -231,6 +262,48 @@ def _attack_command(args: argparse.Namespace, device: torch.device) -> None:
     print(f"\nrecords: {args.results}")
     if args.command == "run":
         print(f"\nThe paper's protocol (hours per image on a CPU): {PAPER_PROTOCOL}")
+
+
+def _perf_command(args: argparse.Namespace, device: torch.device) -> None:
+    base = perf.QUICK if args.quick else perf.FULL
+    overrides = {"attack_images": args.attack_images, "restarts": args.restarts, "n": args.n,
+                 "certify_images": args.certify_images}
+    config = dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    defense_config = _defense(args.defense, args)
+    if defense_config.kind == "undefended":
+        raise InputError(f"bench perf measures smoothed defenses; {args.defense} is not one")
+    splits = _load_data(args)
+    calibration = calibration_images(splits.train)
+    defense, checkpoint = load_defense(defense_config, CertifyConfig(), args.models,
+                                       device=device,
+                                       calibration=_calibration(defense_config, splits.train))
+    if not isinstance(defense, SmoothedClassifier):
+        raise InputError(f"bench perf measures smoothed defenses; {args.defense} is not one")
+    result: dict[str, Any] = {"defense": defense_config.name, "model_id": checkpoint.model_id,
+                              "precision": defense_config.precision, "quick": args.quick,
+                              "config": dataclasses.asdict(config), "machine": perf.machine()}
+    with tqdm(total=4 + config.attack_images * config.restarts, desc="perf", unit="step",
+              file=sys.stderr) as bar:
+        result["matmul_gflops"] = {
+            name: perf.matmul_gflops(config.matmul_size, dtype, config.rounds)
+            for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+        bar.update()
+        result["forwards"] = perf.forward_perf(defense, splits.test, calibration, config,
+                                               CertifyConfig().batch_size)
+        result["batches"] = perf.batch_perf(defense, splits.test, config)
+        bar.update()
+        result["certify_s_per_image"] = perf.certify_perf(defense, splits.test,
+                                                          config.certify_images, args.seed)
+        bar.update()
+        result["attack"] = perf.attack_perf(defense, splits.test, config, AttackConfig(),
+                                            args.seed, on_restart=lambda _: bar.update())
+        bar.update()
+    table = perf.perf_table(result).markdown()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "perf.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "perf.md").write_text(table + "\n")
+    print(table)
+    print(f"\nwrote {args.out / 'perf.json'} and {args.out / 'perf.md'}")
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -253,6 +326,9 @@ def _run(args: argparse.Namespace) -> None:
         print(f"wrote {len(written)} files; open {args.out / 'index.md'}")
         return
     device = _device(args.device)
+    if args.command == "perf":
+        _perf_command(args, device)
+        return
     if hasattr(args, "backend"):
         check_backend(args.backend, args.scheduler)
     if args.command == "train":
@@ -263,15 +339,15 @@ def _run(args: argparse.Namespace) -> None:
         _attack_command(args, device)
         return
     if args.command == "certify":
-        configs = [resolve_defense(args.defense)]
+        configs = [_defense(args.defense, args)]
     elif args.command == "compare":
-        configs = [resolve_defense(name)
+        configs = [_defense(name, args)
                    for name in (args.defenses or COMPARISONS[args.comparison])]
         if args.comparison == "pairwise" and any(c.kind != "ablation" for c in configs):
             raise InputError("the pairwise comparison is for ablation defenses only "
                              "(ablation-k{K}, ablation-mean-k{K}).")
     else:
-        configs = [resolve_defense(f"ablation-k{k}") for k in args.ks]
+        configs = [_defense(f"ablation-k{k}", args) for k in args.ks]
     splits = _load_data(args)
     if args.start >= len(splits.test):
         raise InputError(f"--start {args.start} is past the {len(splits.test)} test images.")
@@ -279,7 +355,7 @@ def _run(args: argparse.Namespace) -> None:
         for config in configs:
             _train(config, args, splits, device)
     # every checkpoint is checked before the results database is touched
-    prepared = [_prepare(config, args, device) for config in configs]
+    prepared = [_prepare(config, args, device, splits.train) for config in configs]
     with ResultStore(args.results) as store:
         results = [_certify(defense, job, args, splits.test, store) for defense, job in prepared]
     print(certify_summary(results))

@@ -148,6 +148,11 @@ def _add_sample_options(p: argparse.ArgumentParser, limit: int, n: int) -> None:
     g.add_argument("--seed", type=int, default=0,
                    help="seed of the ablations and the attack; image i uses streams derived from "
                         "(seed, i), so results do not depend on batching or resuming (default: 0)")
+    g.add_argument("--precision", choices=("fp32", "bf16", "int8"), default=None,
+                   help="the base classifier's arithmetic, recorded with every result: fp32, "
+                        "bf16, or int8 (static quantization calibrated on 1,024 noised training "
+                        "images) (default: the defense's own: bf16 for smoothed defenses, 2.3x "
+                        "fp32's speed here; fp32 for cnn; README \"Performance\")")
     g.add_argument("--forward-batch", type=_positive_int, default=_CERT.batch_size,
                    help=f"base-classifier forward batch; speed only (default: {_CERT.batch_size})")
 
@@ -194,8 +199,17 @@ def _add_attack_options(p: argparse.ArgumentParser, restarts: int = _ATTACK.rest
     g.add_argument("--restarts", type=_positive_int, default=restarts,
                    help=f"independent runs per image; the smallest L0 is kept (default: "
                         f"{restarts}; the paper's is {_ATTACK.restarts})")
+    g.add_argument("--start-point", choices=("bisection", "salt-and-pepper"),
+                   default=_ATTACK.start_point,
+                   help="how each restart finds Pointwise's starting point: 'bisection' over the "
+                        "salt-and-pepper noise level (about 11 queries per draw on MNIST) or "
+                        "foolbox's 'salt-and-pepper' attack (one query per step; see "
+                        f"--init-steps) (default: {_ATTACK.start_point})")
+    g.add_argument("--start-draws", type=_positive_int, default=_ATTACK.start_draws,
+                   help="random pixel orders the bisection start tries; the smallest start is "
+                        f"kept (default: {_ATTACK.start_draws})")
     g.add_argument("--init-steps", type=_positive_int, default=_ATTACK.init_steps,
-                   help=f"salt-and-pepper steps of each start (default: {_ATTACK.init_steps}; "
+                   help=f"steps of the 'salt-and-pepper' start (default: {_ATTACK.init_steps}; "
                         "foolbox's own default is 1000)")
     g.add_argument("--mask-policy", choices=("fresh", "fixed"), default=mask_policy,
                    help="smoothed defenses: 'fresh' draws N new ablations on every query (the "
@@ -274,6 +288,35 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_options(p)
     _add_sample_options(p, limit=1000, n=_CERT.n)
     _add_certify_options(p, certificate=False)
+    p = sub.add_parser("perf", parents=[common], help="measure speed (writes perf.json)",
+                       description="Measure, in one run, what this machine does with a trained "
+                                   "smoothed defense: matmul GFLOP/s (fp32, bf16), base-classifier "
+                                   "forwards/s in fp32, bf16 and int8 (with vote agreement with "
+                                   "fp32), CERTIFY seconds per image (N0 = 1,000, N = 10,000), "
+                                   "and Pointwise with restarts at N ablations per query under "
+                                   "fixed masks: forward passes of a naive evaluation (every "
+                                   "query from scratch) and of the incremental one, whether "
+                                   "their decisions agree (audited on sampled queries against a "
+                                   "full evaluation of the same masks) and seconds per image. "
+                                   "Writes OUT/perf.json and OUT/perf.md.")
+    p.add_argument("--defense", default="ablation-k45",
+                   help="a trained smoothed defense (default: ablation-k45)")
+    p.add_argument("--quick", action="store_true",
+                   help="a small version (1 attacked image, 1 restart, fewer rounds): about two "
+                        "minutes")
+    p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default=None,
+                   help="the precision CERTIFY and the attack run in (default: the defense's)")
+    p.add_argument("--attack-images", type=_positive_int, default=None,
+                   help="test images attacked (default: 2, quick: 1)")
+    p.add_argument("--restarts", type=_positive_int, default=None,
+                   help="Pointwise restarts per image (default: 10, quick: 1)")
+    p.add_argument("--n", type=_positive_int, default=None,
+                   help="ablations per attack query (default: 10000)")
+    p.add_argument("--certify-images", type=_positive_int, default=None,
+                   help="test images certified for seconds per image (default: 10, quick: 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of masks and attack (default: 0)")
+    p.add_argument("--out", type=Path, default=Path("results/perf"),
+                   help="output folder for perf.json and perf.md (default: results/perf)")
     p = sub.add_parser("report", parents=[common], help="tables, plots and audit from --results",
                        description="Regenerate the report from the results database alone: "
                                    "Tables 1, 2, 7 and 8 and certified accuracy (markdown and "

@@ -23,6 +23,7 @@ __all__ = [
     "LeeConfig",
     "TrainConfig",
     "UndefendedConfig",
+    "checkpoint_dict",
     "config_dict",
     "config_hash",
 ]
@@ -32,6 +33,9 @@ MaskSharing = Literal["per-sample", "per-batch"]
 Optimizer = Literal["sgd", "adam"]
 Init = Literal["kaiming", "pytorch"]
 MaskPolicy = Literal["fresh", "fixed"]
+StartPoint = Literal["bisection", "salt-and-pepper"]
+# the arithmetic a defense's base classifier runs in (defenses.precision)
+DefensePrecision = Literal["fp32", "bf16", "int8"]
 
 
 class _PixelPositions:
@@ -56,6 +60,8 @@ class AblationConfig(_PixelPositions):
         architecture: base-classifier architecture name (``defenses.models.ARCHITECTURES``).
         image_shape: (C, H, W) of the dataset's images; d = H * W.
         num_classes: number of classes.
+        precision: the base classifier's arithmetic at inference (training is always fp32):
+            bf16 by default, 2.3x fp32's throughput here (README "Performance").
     """
 
     name: str
@@ -65,6 +71,7 @@ class AblationConfig(_PixelPositions):
     architecture: str = "mnist-cnn"
     image_shape: tuple[int, int, int] = (1, 28, 28)
     num_classes: int = 10
+    precision: DefensePrecision = "bf16"
     kind: Literal["ablation"] = "ablation"
 
     @property
@@ -82,12 +89,15 @@ class UndefendedConfig(_PixelPositions):
         architecture: architecture name (``defenses.models.ARCHITECTURES``).
         image_shape: (C, H, W) of the dataset's images.
         num_classes: number of classes.
+        precision: inference arithmetic; fp32 by default (an attack queries it one image at a
+            time, where bf16 gains nothing).
     """
 
     name: str
     architecture: str = "mnist-cnn"
     image_shape: tuple[int, int, int] = (1, 28, 28)
     num_classes: int = 10
+    precision: DefensePrecision = "fp32"
     kind: Literal["undefended"] = "undefended"
 
     @property
@@ -107,6 +117,7 @@ class LeeConfig(_PixelPositions):
         architecture: base-classifier architecture name (``defenses.models.ARCHITECTURES``).
         image_shape: (C, H, W) of the dataset's images.
         num_classes: number of classes.
+        precision: the base classifier's arithmetic at inference (bf16 by default).
     """
 
     name: str
@@ -115,6 +126,7 @@ class LeeConfig(_PixelPositions):
     architecture: str = "mnist-cnn"
     image_shape: tuple[int, int, int] = (1, 28, 28)
     num_classes: int = 10
+    precision: DefensePrecision = "bf16"
     kind: Literal["lee"] = "lee"
 
     @property
@@ -174,7 +186,8 @@ class CertifyConfig:
         certificate: which certificate an ablation defense uses: "levine-feizi" (the paper's,
             default) or "pairwise" (Jia et al. style, ALGORITHMS.md §4). Lee defenses always use
             Lee's certificate and undefended ones none; each record names the one used.
-        batch_size: base-classifier forward batch; changes speed, never results.
+        batch_size: base-classifier forward batch; changes speed, never results (logits are
+            bitwise independent of the batch, ``defenses.precision``).
     """
 
     n0: int = 1000
@@ -182,7 +195,7 @@ class CertifyConfig:
     alpha: float = 0.05
     abstain: bool = False
     certificate: CertificateKind = "levine-feizi"
-    batch_size: int = 256
+    batch_size: int = 1024
 
 
 @dataclass(frozen=True)
@@ -192,6 +205,11 @@ class AttackConfig:
     Attributes:
         attack: registry name (``pointwise``).
         restarts: independent runs per image; the smallest L0 is kept.
+        start_point: how Pointwise's starting point is found: "bisection" (default; a
+            bisection over the salt-and-pepper noise level, about 11 queries per draw on MNIST,
+            ``attacks.start``) or "salt-and-pepper" (foolbox's ``SaltAndPepperNoiseAttack``,
+            one full query per step).
+        start_draws: random pixel orders the bisection tries; the smallest start is kept.
         init_steps: steps of the salt-and-pepper start (``SaltAndPepperNoiseAttack(steps)``);
             foolbox's own default is 1,000, the reference protocol uses 100.
         l2_binary_search: Pointwise's per-pixel binary search after the reset phase.
@@ -206,6 +224,8 @@ class AttackConfig:
 
     attack: str = "pointwise"
     restarts: int = 10
+    start_point: StartPoint = "bisection"
+    start_draws: int = 30
     init_steps: int = 100
     l2_binary_search: bool = True
     n: int = 10000
@@ -231,6 +251,15 @@ def config_dict(config: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
         for f in dataclasses.fields(config)
         if f.name not in exclude
     }
+
+
+# inference-only fields: a checkpoint is the same trained model whatever they say
+_INFERENCE_ONLY = ("precision",)
+
+
+def checkpoint_dict(config: Any) -> dict[str, Any]:
+    """The part of a defense config a checkpoint is trained for (no inference-only fields)."""
+    return config_dict(config, exclude=_INFERENCE_ONLY)
 
 
 def config_hash(*parts: Any) -> str:

@@ -48,6 +48,7 @@ class WorkerSpec:
     info: DataInfo
     weights: dict[str, torch.Tensor]
     threads: int
+    calibration: torch.Tensor | None = None  # training images, for an int8 base classifier
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def _chunk_task(spec: WorkerSpec, images: np.ndarray, labels: np.ndarray,
     torch.set_num_threads(spec.threads)
     model = build_base_classifier(spec.config)
     model.load_state_dict(spec.weights)
-    defense = build_defense(spec.config, spec.certify, model)
+    defense = build_defense(spec.config, spec.certify, model, calibration=spec.calibration)
     try:
         return [*_records(spec, defense, images, labels, indices)]
     except Exception:  # isolate the failing image below

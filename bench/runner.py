@@ -28,6 +28,7 @@ from bench.configs import (
     DefenseConfig,
     LeeConfig,
     TrainConfig,
+    checkpoint_dict,
     config_dict,
     config_hash,
 )
@@ -50,9 +51,11 @@ from defenses.stats import predict_from_counts
 from defenses.undefended import Undefended
 
 __all__ = [
+    "CALIBRATION_IMAGES",
     "CertifyJob",
     "DataInfo",
     "build_defense",
+    "calibration_images",
     "certify_arrays",
     "certify_images",
     "checkpoint_path",
@@ -62,6 +65,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# training images whose noised copies calibrate an int8 base classifier
+CALIBRATION_IMAGES = 1024
 
 
 def checkpoint_path(models: Path, config: DefenseConfig) -> Path:
@@ -119,7 +125,7 @@ def train_defense(
     config exists and ``force`` is not set.
     """
     final, partial = checkpoint_path(models, config), _partial_path(models, config)
-    defense_d, train_d = config_dict(config), config_dict(train)
+    defense_d, train_d = checkpoint_dict(config), config_dict(train)
     data_info = _data_info(splits.train)
     if final.exists() and not force:
         existing = load_checkpoint(final, defense_d)
@@ -159,16 +165,35 @@ def _check_certificate(config: DefenseConfig, certify: CertifyConfig) -> None:
                          f"{config.name} has its own certificate. Drop --certificate.")
 
 
+def calibration_images(train: Dataset) -> torch.Tensor:
+    """The clean images that calibrate an int8 base classifier: the first CALIBRATION_IMAGES
+    training images (float, [0, 1]); the defense noises one copy of each from a fixed seed."""
+    return to_float(train.images[:CALIBRATION_IMAGES])
+
+
+def _check_calibration(config: DefenseConfig, calibration: torch.Tensor | None) -> None:
+    if config.precision == "int8" and calibration is None:
+        raise InputError(f"{config.name} in int8 needs training images to calibrate; none "
+                         "were given")
+
+
 def build_defense(config: DefenseConfig, certify: CertifyConfig, model: torch.nn.Module, *,
-                  device: torch.device | str = "cpu") -> SmoothedClassifier | Undefended:
+                  device: torch.device | str = "cpu",
+                  calibration: torch.Tensor | None = None) -> SmoothedClassifier | Undefended:
     """The defense around a trained base classifier: the smoothed classifier with ``certify``'s
-    N0, N, alpha and certificate, or the undefended classifier."""
+    N0, N, alpha and certificate, or the undefended classifier, in ``config.precision``
+    (``calibration``: ``calibration_images``, needed for int8 only)."""
     _check_certificate(config, certify)
+    _check_calibration(config, calibration)
+    if config.precision != "int8":
+        calibration = None
     if not isinstance(config, AblationConfig | LeeConfig):
-        return Undefended(model, device=device, name=config.name)
+        return Undefended(model, precision=config.precision, calibration=calibration,
+                          device=device, name=config.name)
     common = {"n0": certify.n0, "n": certify.n, "alpha": certify.alpha,
               "abstain": certify.abstain, "num_classes": config.num_classes,
-              "batch_size": certify.batch_size, "device": device, "name": config.name}
+              "batch_size": certify.batch_size, "precision": config.precision,
+              "calibration": calibration, "device": device, "name": config.name}
     if isinstance(config, LeeConfig):
         return LeeSmoothing(model, config.kappa, num_values=config.num_values, **common)
     return RandomizedAblation(model, config.k, encoding=config.encoding, fill=config.fill,
@@ -181,13 +206,16 @@ def load_defense(
     models: Path,
     *,
     device: torch.device | str = "cpu",
+    calibration: torch.Tensor | None = None,
 ) -> tuple[SmoothedClassifier | Undefended, Checkpoint]:
     """The defense of a trained checkpoint (InputError when missing or mismatched; see
     ``build_defense``)."""
     _check_certificate(config, certify)  # before any I/O
-    checkpoint = load_checkpoint(checkpoint_path(models, config), config_dict(config))
+    _check_calibration(config, calibration)
+    checkpoint = load_checkpoint(checkpoint_path(models, config), checkpoint_dict(config))
     model = load_weights(build_base_classifier(config), checkpoint).to(device)
-    return build_defense(config, certify, model, device=device), checkpoint
+    return build_defense(config, certify, model, device=device,
+                         calibration=calibration), checkpoint
 
 
 @dataclass(frozen=True)

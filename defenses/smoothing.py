@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from defenses.base import ABSTAIN, Certificate, Prediction
+from defenses.precision import PRECISIONS, InferenceModel, Precision
 from defenses.stats import predict_from_counts
 
 __all__ = ["SmoothedClassifier"]
@@ -30,7 +31,12 @@ class SmoothedClassifier(ABC):
         abstain: Cohen-style CERTIFY (abstain when nothing is certified) instead of the
             paper's (radius 0 there).
         num_classes: number of classes.
-        batch_size: base-classifier forward batch (speed only).
+        batch_size: base-classifier forward batch (speed only: logits do not depend on it).
+        precision: the base classifier's arithmetic, "fp32", "bf16" or "int8"
+            (``defenses.precision``).
+        calibration: clean images (B, C, H, W) in [0, 1] whose noised copies (one draw each,
+            from a fixed seed) calibrate int8's activation ranges: training images, never test
+            images. Required for int8, ignored otherwise.
         device: where the base classifier runs; noise is drawn on the CPU so results do not
             depend on the device's random number generator.
         generator: the stream used when a call gets no per-image generators.
@@ -50,7 +56,9 @@ class SmoothedClassifier(ABC):
         alpha: float = 0.05,
         abstain: bool = False,
         num_classes: int = 10,
-        batch_size: int = 256,
+        batch_size: int = 1024,
+        precision: Precision = "fp32",
+        calibration: torch.Tensor | None = None,
         device: torch.device | str = "cpu",
         generator: torch.Generator | None = None,
         name: str = "",
@@ -61,9 +69,13 @@ class SmoothedClassifier(ABC):
             raise ValueError(f"alpha must be in (0, 1), got {alpha}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        # channels_last: ~1.5x faster fp32 convolutions on CPU (oneDNN), same arithmetic
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; one of {PRECISIONS}")
+        if precision == "int8" and calibration is None:
+            raise ValueError("int8 needs calibration images (training images)")
         self.model = model.eval()
-        self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.precision, self.calibration = precision, calibration
+        self._infer: InferenceModel | None = None
         self.n0, self.n, self.alpha, self.abstain = n0, n, alpha, abstain
         self.num_classes, self.batch_size = num_classes, batch_size
         self.device = torch.device(device)
@@ -93,6 +105,22 @@ class SmoothedClassifier(ABC):
         ``label``; radius -1 when nothing is certified. ``shape`` is the image's (C, H, W)."""
 
     certificate_name: str = ""
+
+    @property
+    def infer(self) -> InferenceModel:
+        """The base classifier in its precision (built on first use: int8 calibration draws
+        noise through the subclass)."""
+        if self._infer is None:
+            calibration = None
+            if self.precision == "int8" and self.calibration is not None:
+                images = self.calibration.float()
+                gen = torch.Generator().manual_seed(0)
+                shape = (images.shape[1], images.shape[2], images.shape[3])
+                noise = torch.cat([self.sample_noise(1, shape, gen) for _ in range(len(images))])
+                calibration = self.apply_noise(images, noise)
+            self._infer = InferenceModel(self.model, self.precision, calibration=calibration,
+                                         device=self.device)
+        return self._infer
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4:
@@ -144,8 +172,7 @@ class SmoothedClassifier(ABC):
             rows = owner[start : start + self.batch_size]
             inputs = self.apply_noise(x_dev[rows.to(self.device)],
                                       noise[start : start + self.batch_size].to(self.device))
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
-            votes[start : start + len(rows)] = self.model(inputs).argmax(dim=1).cpu()
+            votes[start : start + len(rows)] = self.infer(inputs).argmax(dim=1).cpu()
         self.forward_passes += len(owner)
         return votes
 

@@ -5,6 +5,9 @@ No torch, no randomness, no I/O.
 
 from __future__ import annotations
 
+import math
+from functools import lru_cache
+
 from scipy.stats import beta, binomtest
 
 __all__ = [
@@ -88,6 +91,7 @@ def simultaneous_bounds(
     return p_lower_a, min(rival, 1.0 - p_lower_a)
 
 
+@lru_cache(maxsize=65536)
 def top_two_pvalue(n_first: int, n_second: int) -> float:
     """Two-sided exact binomial p-value of PREDICT: n_first successes in n_first + n_second trials.
 
@@ -97,6 +101,8 @@ def top_two_pvalue(n_first: int, n_second: int) -> float:
 
     Returns:
         The two-sided p-value against p = 1/2 (``scipy.stats.binomtest``); 1.0 when no votes.
+        Memoised: an attack asks for the same few pairs near its decision boundary thousands of
+        times, and scipy's test costs about 0.5 ms.
     """
     if n_first < 0 or n_second < 0:
         raise ValueError(f"vote counts must be >= 0, got {n_first}, {n_second}")
@@ -107,9 +113,18 @@ def top_two_pvalue(n_first: int, n_second: int) -> float:
 
 
 def top_two_decides(n_first: int, n_second: int, alpha: float) -> bool:
-    """Whether PREDICT answers (True) or abstains (False): two-sided p-value <= alpha."""
+    """Whether PREDICT answers (True) or abstains (False): two-sided p-value <= alpha.
+
+    A clear lead is decided without the exact test: by Hoeffding's inequality the two-sided
+    p-value is at most 2 exp(-(n_first - n_second)^2 / (2 (n_first + n_second))), and when twice
+    that bound is still <= alpha, the exact p-value is far below alpha.
+    """
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if n_first > n_second >= 0:
+        gap, total = n_first - n_second, n_first + n_second
+        if 4.0 * math.exp(-gap * gap / (2.0 * total)) <= alpha:
+            return True
     return top_two_pvalue(n_first, n_second) <= alpha
 
 

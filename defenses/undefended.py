@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from defenses.base import Certificate, Prediction
+from defenses.precision import InferenceModel, Precision
 
 __all__ = ["Undefended"]
 
@@ -18,6 +19,9 @@ class Undefended:
     Args:
         model: (B, C, H, W) images in [0, 1] -> (B, num_classes) logits.
         batch_size: forward batch (speed only).
+        precision: the classifier's arithmetic, "fp32", "bf16" or "int8"
+            (``defenses.precision``).
+        calibration: training images (B, C, H, W) that calibrate int8; ignored otherwise.
         device: where the model runs.
         name: the registry name.
 
@@ -26,11 +30,18 @@ class Undefended:
     accepted for the protocol and ignored.
     """
 
-    def __init__(self, model: nn.Module, *, batch_size: int = 1024,
-                 device: torch.device | str = "cpu", name: str = "cnn") -> None:
+    def __init__(self, model: nn.Module, *, batch_size: int = 1024, precision: Precision = "fp32",
+                 calibration: torch.Tensor | None = None, device: torch.device | str = "cpu",
+                 name: str = "cnn") -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model = model.eval()
+        self.calibration = calibration
+        # an attack queries one image at a time: no padding to batch-invariant sizes
+        self.infer = InferenceModel(model, precision, device=device, batch_invariant=False,
+                                    calibration=None if calibration is None
+                                    else calibration.float())
+        self.precision = precision
         self.batch_size = batch_size
         self.device = torch.device(device)
         self.name = name
@@ -41,7 +52,7 @@ class Undefended:
         """Logits (B, num_classes) on the CPU for images (B, C, H, W) in [0, 1]."""
         if x.dim() != 4:
             raise ValueError(f"x must have shape (B, C, H, W), got {tuple(x.shape)}")
-        out = [self.model(x[s : s + self.batch_size].to(self.device, torch.float32)).float().cpu()
+        out = [self.infer(x[s : s + self.batch_size].float()).cpu()
                for s in range(0, x.shape[0], self.batch_size)]
         self.forward_passes += x.shape[0]
         return torch.cat(out)

@@ -1,7 +1,9 @@
+import pytest
 import torch
 
-from attacks.oracles import FixedOracle, FreshOracle
+from attacks.oracles import EarlyStop, FixedOracle, FreshOracle
 from defenses.ablation import RandomizedAblation
+from defenses.decisions import attack_succeeds
 from defenses.lee import LeeSmoothing
 from defenses.masks import sample_keep_masks
 from tests.conftest import KeptBrightnessModel, MeanBrightnessModel
@@ -81,3 +83,80 @@ def test_fixed_oracle_is_exact_for_lee_noise() -> None:
     y[0, 0, 7, 7] = 1.0 - y[0, 0, 7, 7]
     oracle(y)
     assert defense.forward_passes - before == int((noise[:, 0, 7, 7] == -1).sum())
+
+
+def _walk(x: torch.Tensor, steps: int, seed: int) -> list[torch.Tensor]:
+    """Pointwise-like queries: one-pixel changes of a moving point, with reverts and jumps."""
+    gen = torch.Generator().manual_seed(seed)
+    queries, current = [x], x
+    for step in range(steps):
+        q = current.clone()
+        i, j = torch.randint(0, 8, (2,), generator=gen).tolist()
+        q[0, 0, i, j] = float(torch.rand(1, generator=gen)) if step % 5 else 1.0 - q[0, 0, i, j]
+        queries.append(q)
+        if step % 2 == 0:  # accept every other step, as Pointwise accepts some and rejects some
+            current = q
+        if step == 20:
+            current = torch.rand(1, 1, 8, 8, generator=gen)
+    return queries
+
+
+def test_early_stopping_fixed_oracle_gives_the_full_evaluations_decision() -> None:
+    defense = _defense()
+    keeps = sample_keep_masks(300, 64, 8, torch.Generator().manual_seed(6)).view(300, 8, 8)
+    x = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(7))
+    stopped = FixedOracle(defense, keeps, stop=EarlyStop(0, 0.05, chunk=16))
+    outcomes = []
+    for q in _walk(x, 60, 8):
+        full = _full_counts(defense, q, keeps)
+        before = defense.forward_passes
+        counts = stopped(q)[0].long().tolist()
+        assert sum(counts) == 300
+        assert attack_succeeds(counts, 0, 0.05) == attack_succeeds(full, 0, 0.05)
+        outcomes.append((attack_succeeds(full, 0, 0.05), defense.forward_passes - before))
+    assert {o for o, _ in outcomes} == {True, False}  # both decisions occur
+    plain = FixedOracle(_defense(), keeps)
+    plain_passes = 0
+    for q in _walk(x, 60, 8):
+        before = plain.defense.forward_passes
+        plain(q)
+        plain_passes += plain.defense.forward_passes - before
+    assert sum(p for _, p in outcomes) < plain_passes
+
+
+def test_early_stopping_fresh_oracle_draws_the_same_ablations_and_decides_the_same() -> None:
+    x = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(9))
+    plain = FreshOracle(_defense(), 300, torch.Generator().manual_seed(10))
+    stopped = FreshOracle(_defense(), 300, torch.Generator().manual_seed(10),
+                          EarlyStop(0, 0.05, chunk=32))
+    for q in _walk(x, 30, 11):
+        a, b = plain(q)[0].long().tolist(), stopped(q)[0].long().tolist()
+        assert attack_succeeds(a, 0, 0.05) == attack_succeeds(b, 0, 0.05)
+    assert stopped.defense.forward_passes < plain.defense.forward_passes
+    assert torch.equal(torch.rand(3, generator=plain.generator),
+                       torch.rand(3, generator=stopped.generator))
+
+
+def test_early_stop_needs_a_positive_chunk() -> None:
+    with pytest.raises(ValueError, match="chunk"):
+        EarlyStop(0, 0.05, chunk=0)
+
+
+def test_fixed_oracle_reuses_votes_draw_by_draw_across_references() -> None:
+    defense = _defense()
+    keeps = sample_keep_masks(300, 64, 8, torch.Generator().manual_seed(12)).view(300, 8, 8)
+    oracle = FixedOracle(defense, keeps)
+    x = torch.full((1, 1, 8, 8), 0.3)
+    y = x.clone()
+    y[0, 0, 1, 1] = 1.0  # pixel a
+    z = y.clone()
+    z[0, 0, 6, 2] = 1.0  # pixel b
+    w = x.clone()
+    w[0, 0, 6, 2] = 1.0  # b without a: z agrees with it wherever a draw does not read a
+    for q in (x, y, z):
+        oracle(q)
+    full = _full_counts(defense, w, keeps)
+    before = defense.forward_passes
+    assert oracle(w)[0].long().tolist() == full
+    both = int((keeps[:, 1, 1] & keeps[:, 6, 2]).sum())
+    assert defense.forward_passes - before == both < int(keeps[:, 6, 2].sum())

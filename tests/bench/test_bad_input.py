@@ -14,7 +14,7 @@ import torch
 from bench import runner
 from bench.checkpoints import save_checkpoint
 from bench.cli import main
-from bench.configs import config_dict
+from bench.configs import checkpoint_dict
 from bench.registry import resolve_defense
 from bench.store import ResultStore
 from bench.training import build_base_classifier
@@ -105,7 +105,7 @@ def test_checkpoint_of_another_architecture(tmp_path: Path, results: Path,
     # the config says multichannel ablation-k45 (2 input channels), the weights take 1 channel
     one_channel = build_base_classifier(resolve_defense("ablation-mean-k45"))
     save_checkpoint(tmp_path / "ablation-k45.pt", one_channel,
-                    config_dict(resolve_defense("ablation-k45")), {}, {}, {})
+                    checkpoint_dict(resolve_defense("ablation-k45")), {}, {}, {})
     _fails(_certify(tmp_path, results), "does not fit", capsys)
 
 

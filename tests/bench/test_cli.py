@@ -18,7 +18,7 @@ import pytest
 from bench.checkpoints import load_checkpoint
 from bench.cli import main
 from bench.cli_parser import build_parser
-from bench.configs import TrainConfig, config_dict
+from bench.configs import TrainConfig, checkpoint_dict, config_dict
 from bench.data import MnistSplits, load_mnist
 from bench.registry import resolve_defense
 from bench.runner import same_recipe, train_defense
@@ -145,7 +145,7 @@ def test_training_resumes_after_interruption(tmp_path: Path) -> None:
     assert (tmp_path / "a" / "ablation-k45.partial.pt").exists()
     train_defense(config, recipe, splits, tmp_path / "a")
     train_defense(config, recipe, splits, tmp_path / "b")
-    ids = [load_checkpoint(tmp_path / d / "ablation-k45.pt", config_dict(config)).model_id
+    ids = [load_checkpoint(tmp_path / d / "ablation-k45.pt", checkpoint_dict(config)).model_id
            for d in ("a", "b")]
     assert ids[0] == ids[1]
     assert not (tmp_path / "a" / "ablation-k45.partial.pt").exists()
@@ -210,7 +210,7 @@ def test_consistency_training_records_its_recipe(tmp_path: Path) -> None:
     splits = MnistSplits(full.train.head(200), full.test.head(50))
     recipe = TrainConfig(epochs=1, batch_size=50, copies=2, consistency=5.0, entropy=0.5)
     path, trained = train_defense(config, recipe, splits, tmp_path)
-    checkpoint = load_checkpoint(path, config_dict(config))
+    checkpoint = load_checkpoint(path, checkpoint_dict(config))
     assert trained and checkpoint.train == config_dict(recipe)
     assert checkpoint.train["copies"] == 2
     assert 0.0 <= checkpoint.metrics["test_sample_accuracy"] <= 1.0

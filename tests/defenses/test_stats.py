@@ -102,3 +102,12 @@ def test_upper_bound_mirrors_lower() -> None:
     assert clopper_pearson_upper(600, 10000, 0.005) == pytest.approx(0.066380, abs=1e-6)
     with pytest.raises(ValueError):
         clopper_pearson_upper(11, 10, 0.05)
+
+
+def test_top_two_decides_shortcut_agrees_with_the_exact_test() -> None:
+    for alpha in (0.001, 0.05, 0.3):
+        for total in (1, 2, 10, 57, 400, 3000, 10000):
+            for n_first in range(total // 2, total + 1, max(1, total // 97)):
+                n_second = total - n_first
+                exact = top_two_pvalue(n_first, n_second) <= alpha
+                assert top_two_decides(n_first, n_second, alpha) == exact, (n_first, n_second)

@@ -1,0 +1,82 @@
+"""A cheap salt-and-pepper starting point for Pointwise: a bisection over the noise level.
+
+foolbox's ``SaltAndPepperNoiseAttack`` spends every one of its steps (1,000 by default) on a full
+query of fresh noise. Here one random order of the pixel positions and one random salt-or-pepper
+value per position (1 or 0, each with probability 1/2, as foolbox draws them) are drawn, and the
+candidate with noise level m gives the first m positions of that order their noise value. The
+candidates are nested, so a bisection over m finds a small adversarial level in about log2(d)
+queries (11 on MNIST); further fresh draws, one query each, then search below that level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+__all__ = ["bisection_start", "salt_and_pepper_at"]
+
+
+def salt_and_pepper_at(x: torch.Tensor, order: torch.Tensor, salt: torch.Tensor,
+                       level: int) -> torch.Tensor:
+    """``x`` (1, C, H, W) with its first ``level`` positions in ``order`` (a permutation of the
+    H * W positions) set, in every channel, to 1 where ``salt`` (bool, (H * W,)) else 0."""
+    h, w = x.shape[-2:]
+    if order.shape != (h * w,) or salt.shape != (h * w,):
+        raise ValueError(f"order and salt must cover the {h * w} positions")
+    if not 0 <= level <= h * w:
+        raise ValueError(f"level must be in 0..{h * w}, got {level}")
+    hit = torch.zeros(h * w, dtype=torch.bool)
+    hit[order[:level]] = True
+    return torch.where(hit.view(1, 1, h, w), salt.view(1, 1, h, w).to(x.dtype), x)
+
+
+def bisection_start(
+    is_adversarial: Callable[[torch.Tensor], bool],
+    x: torch.Tensor,
+    generator: torch.Generator,
+    draws: int = 30,
+) -> torch.Tensor | None:
+    """A small adversarial salt-and-pepper point: a bisection over the noise level of a first
+    random draw, then a random search below it; None when no draw at full noise (every position)
+    is adversarial.
+
+    Args:
+        is_adversarial: one query of the attacked oracle and criterion for (1, C, H, W).
+        x: the clean image (1, C, H, W) in [0, 1].
+        generator: the source of the pixel orders and salt-or-pepper values.
+        draws: random draws. Until one is adversarial at full noise, each costs a query and,
+            when it is, 1 + ceil(log2(H * W)) at most in all (the bisection); every later draw
+            costs one query at a level 10% (at least 1) below the best so far and replaces the
+            best when adversarial, as foolbox's search refines its noise level.
+
+    Every returned point was answered adversarial by a query. A stochastic oracle may answer
+    otherwise on a later query; the caller re-queries before using it.
+    """
+    if x.dim() != 4 or x.shape[0] != 1:
+        raise ValueError(f"need one image (1, C, H, W), got {tuple(x.shape)}")
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1, got {draws}")
+    d = x.shape[-2] * x.shape[-1]
+    best: torch.Tensor | None = None
+    level = d  # the best (smallest) adversarial level so far
+    for _ in range(draws):
+        order = torch.randperm(d, generator=generator)
+        salt = torch.rand(d, generator=generator) < 0.5
+        if best is not None:  # a fresh draw, one query, a little below the best level
+            trial = max(1, level - max(1, level // 10))
+            candidate = salt_and_pepper_at(x, order, salt, trial)
+            if is_adversarial(candidate):
+                best, level = candidate, trial
+            continue
+        if not is_adversarial(salt_and_pepper_at(x, order, salt, d)):
+            continue
+        low = 0  # a level not adversarial (the clean image is not)
+        while level - low > 1:
+            mid = (low + level) // 2
+            if is_adversarial(salt_and_pepper_at(x, order, salt, mid)):
+                level = mid
+            else:
+                low = mid
+        best = salt_and_pepper_at(x, order, salt, level)
+    return best

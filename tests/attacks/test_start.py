@@ -1,0 +1,72 @@
+"""attacks.start: the bisection start over the salt-and-pepper noise level."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from attacks.l0 import pixel_l0
+from attacks.start import bisection_start, salt_and_pepper_at
+
+
+def test_levels_are_nested_salt_and_pepper() -> None:
+    x = torch.rand(1, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+    x[0, :, 0, :] = 0.0  # a black row: pepper there changes nothing
+    order = torch.randperm(36, generator=torch.Generator().manual_seed(1))
+    salt = torch.rand(36, generator=torch.Generator().manual_seed(2)) < 0.5
+    previous = torch.zeros(36, dtype=torch.bool)
+    for level in range(37):
+        q = salt_and_pepper_at(x, order, salt, level)
+        changed = (q != x).any(dim=1).flatten()
+        assert int(pixel_l0(x, q)[0]) <= level
+        assert bool((changed | ~previous).all())  # every earlier change is still there
+        assert set(q[q != x].tolist()) <= {0.0, 1.0}
+        noised = torch.zeros(36, dtype=torch.bool)
+        noised[order[:level]] = True
+        assert torch.equal(q[0, 0].flatten()[noised], salt[noised].float())
+        previous = changed
+    assert 0 < int(previous.sum()) < 36
+
+
+def test_bisection_finds_the_smallest_adversarial_level() -> None:
+    x = torch.full((1, 1, 8, 8), 0.2)
+    queries = []
+
+    def at_least_ten(q: torch.Tensor) -> bool:  # adversarial iff >= 10 pixels changed
+        queries.append(q)
+        return int(pixel_l0(x, q)[0]) >= 10
+
+    start = bisection_start(at_least_ten, x, torch.Generator().manual_seed(2), draws=2)
+    assert start is not None and int(pixel_l0(x, start)[0]) == 10  # 0.2 -> 0 or 1 changes
+    assert len(queries) <= 2 * (1 + math.ceil(math.log2(64)))
+
+
+def test_bisection_keeps_the_smallest_over_draws() -> None:
+    x = torch.full((1, 1, 4, 4), 0.5)
+
+    def needs_pixel_zero(q: torch.Tensor) -> bool:  # adversarial iff pixel (0, 0) changed
+        return bool(q[0, 0, 0, 0] != 0.5)
+
+    found = [bisection_start(needs_pixel_zero, x, torch.Generator().manual_seed(s), draws=d)
+             for s in range(5) for d in (1, 8)]
+    sizes = [int(pixel_l0(x, f)[0]) for f in found if f is not None]
+    assert all(size >= 1 for size in sizes) and min(sizes) <= 3
+    # more draws never give a larger start for the same seed
+    assert all(sizes[i + 1] <= sizes[i] for i in range(0, len(sizes), 2))
+
+
+def test_no_start_when_full_noise_is_not_adversarial() -> None:
+    x = torch.zeros(1, 1, 4, 4)
+    assert bisection_start(lambda q: False, x, torch.Generator().manual_seed(0)) is None
+
+
+def test_bad_arguments() -> None:
+    x = torch.zeros(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="draws"):
+        bisection_start(lambda q: True, x, torch.Generator(), draws=0)
+    with pytest.raises(ValueError, match="one image"):
+        bisection_start(lambda q: True, torch.zeros(2, 1, 4, 4), torch.Generator())
+    with pytest.raises(ValueError, match="level"):
+        salt_and_pepper_at(x, torch.arange(16), torch.ones(16, dtype=torch.bool), 17)
