@@ -295,7 +295,8 @@ def _perf_command(args: argparse.Namespace, device: torch.device) -> None:
         result["certify_s_per_image"] = perf.certify_perf(defense, splits.test,
                                                           config.certify_images, args.seed)
         bar.update()
-        result["attack"] = perf.attack_perf(defense, splits.test, config, AttackConfig(),
+        result["attack"] = perf.attack_perf(defense, splits.test, config,
+                                            AttackConfig(start_point=args.start_point),
                                             args.seed, on_restart=lambda _: bar.update())
         bar.update()
     table = perf.perf_table(result).markdown()

@@ -229,6 +229,7 @@ def attack_perf(defense: SmoothedClassifier, test: Dataset, config: PerfConfig,
     seconds = statistics.mean(r["seconds"] for r in per_image)
     return {
         "attack_images": len(per_image), "restarts": config.restarts, "n": attack.n,
+        "start_point": attack.start_point,
         "attack_forwards_naive": naive, "attack_forwards_incremental": incremental,
         "forward_reduction": naive / incremental,
         "decisions_identical": all(r["mismatches"] == 0 for r in per_image),
@@ -239,11 +240,22 @@ def attack_perf(defense: SmoothedClassifier, test: Dataset, config: PerfConfig,
     }
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     return {"torch": torch.__version__, "threads": torch.get_num_threads(),
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version()}
+            "cpu": _cpu_model(), "cuda": torch.cuda.get_device_name(0)
+            if torch.cuda.is_available() else None, "python": platform.python_version()}
 
 
 def perf_table(result: dict[str, Any]) -> Table:
@@ -266,6 +278,7 @@ def perf_table(result: dict[str, Any]) -> Table:
         ("forward reduction", f"{attack['forward_reduction']:.1f}x"),
         ("decisions_identical", f"{attack['decisions_identical']} "
                                 f"({attack['audited_queries']} queries audited)"),
+        ("attack start point", attack["start_point"]),
         (f"attack_s_per_image ({attack['restarts']} restarts, N = {attack['n']})",
          f"{attack['attack_s_per_image']:.0f}"),
         ("projected 275-image protocol (fixed masks)",
