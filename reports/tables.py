@@ -10,12 +10,14 @@ Attack magnitudes use the same lower median, with +inf (no adversarial found) ke
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bench.configs import AblationConfig, LeeConfig, UndefendedConfig
 from bench.store import AttackRecord, CertifyRecord
 from reports.paper import TABLE1, TABLE2
 from reports.tabular import Table
@@ -27,11 +29,16 @@ __all__ = [
     "render_certified_accuracy",
     "render_table1",
     "render_table2",
+    "shown_defense",
     "summarize_attack",
     "summarize_certify",
     "table1",
     "table2",
 ]
+
+
+_DEFAULT_PRECISION = {"ablation": AblationConfig.precision, "lee": LeeConfig.precision,
+                      "undefended": UndefendedConfig.precision}
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,22 @@ class CertifySummary:
     data_source: str
 
 
+def shown_defense(defense: str, config_json: str) -> str:
+    """The defense's name as tables show it: with its precision in brackets when that is not the
+    kind's default (bf16 for smoothed defenses, fp32 for the undefended one; records from before
+    precision was recorded ran in fp32)."""
+    try:
+        config = json.loads(config_json).get("defense")
+    except (ValueError, AttributeError):
+        return defense
+    if not isinstance(config, dict) or config.get("kind") not in _DEFAULT_PRECISION:
+        return defense
+    precision = config.get("precision", "fp32")
+    if precision == _DEFAULT_PRECISION[config["kind"]]:
+        return defense
+    return f"{defense} ({precision})"
+
+
 def _median_or_none(value: int) -> int | None:
     return None if value < 0 else value
 
@@ -61,7 +84,7 @@ def summarize_certify(records: Sequence[CertifyRecord], max_rho: int = 11) -> Ce
     n = len(records)
     radii = sorted(r.radius for r in records)
     return CertifySummary(
-        defense=records[0].defense,
+        defense=shown_defense(records[0].defense, records[0].config),
         images=n,
         accuracy=sum(r.prediction == r.label for r in records) / n,
         abstained=sum(r.abstained for r in records) / n,
@@ -94,7 +117,7 @@ def table1(summaries: Sequence[CertifySummary]) -> Table:
                "s/image", "data")
     rows = []
     for s in summaries:
-        k = _paper_k(s.defense)
+        k = _paper_k(s.defense.split(" (")[0])  # without a precision note
         paper = TABLE1.get(k) if k is not None else None
         rows.append((
             s.defense, str(s.images), str(s.n0), str(s.n), f"{s.alpha:g}",
@@ -172,7 +195,7 @@ def summarize_attack(records: Sequence[AttackRecord],
     radius = {c.image: c.radius for c in certificates}
     covered = all(r.image in radius for r in records)
     return AttackSummary(
-        defense=records[0].defense,
+        defense=shown_defense(records[0].defense, records[0].config),
         attack=records[0].attack,
         images=n,
         clean_accuracy=sum(r.clean_prediction == r.label for r in records) / n,
@@ -207,7 +230,7 @@ def table2(summaries: Sequence[AttackSummary]) -> Table:
                "forwards/img", "s/img", "paper: clean acc.", "paper: median L0")
     rows = []
     for s in summaries:
-        paper = TABLE2.get(s.defense)
+        paper = TABLE2.get(s.defense.split(" (")[0])
         rows.append((
             s.defense, s.attack, str(s.images), f"{100 * s.clean_accuracy:.1f}%",
             f"{_fmt_l0(s.median_l0)} ({_fmt_l0(s.median_confirmed_l0)})",

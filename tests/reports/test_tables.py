@@ -78,3 +78,22 @@ def test_attack_summary_medians_recheck_rate_and_join() -> None:
     table = render_table2([joined])
     assert "| 12 (12) | 50% | 1 | 3 | 1 |" in table
     assert "| 96.7% | 31 |" in table  # the paper's ablation-k45 row beside ours
+
+
+def test_a_non_default_precision_is_shown_beside_the_defense() -> None:
+    import json as _json
+
+    from bench.configs import config_dict
+    from bench.registry import resolve_defense
+    from reports.tables import shown_defense
+
+    bf16 = _json.dumps({"defense": config_dict(resolve_defense("ablation-k45"))})
+    int8 = _json.dumps({"defense": {**_json.loads(bf16)["defense"], "precision": "int8"}})
+    old = _json.dumps({"defense": {k: v for k, v in _json.loads(bf16)["defense"].items()
+                                   if k != "precision"}})
+    assert shown_defense("ablation-k45", bf16) == "ablation-k45"
+    assert shown_defense("ablation-k45", int8) == "ablation-k45 (int8)"
+    assert shown_defense("ablation-k45", old) == "ablation-k45 (fp32)"  # recorded before bf16
+    assert shown_defense("cnn", _json.dumps({"defense": config_dict(resolve_defense("cnn"))})) \
+        == "cnn"
+    assert shown_defense("x", "{}") == "x" and shown_defense("x", "not json") == "x"
