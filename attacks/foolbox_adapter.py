@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from attacks.oracles import Oracle
-from defenses.stats import predict_from_counts
+from defenses.decisions import attack_succeeds
 
 __all__ = ["MisclassifiedOrAbstained", "OracleModule", "foolbox_model", "wrong_or_abstained"]
 
@@ -30,9 +30,7 @@ def wrong_or_abstained(scores: list[float], label: int, alpha: float | None) -> 
     if alpha is None:
         predicted = max(range(len(scores)), key=lambda c: (scores[c], -c))
         return predicted != label
-    counts = [round(s) for s in scores]
-    predicted, _ = predict_from_counts(counts, alpha)
-    return predicted == -1 or predicted != label
+    return attack_succeeds([round(s) for s in scores], label, alpha)
 
 
 class MisclassifiedOrAbstained(fb.criteria.Criterion):

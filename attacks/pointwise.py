@@ -1,9 +1,10 @@
 """The Pointwise attack (Schott et al. 2019) through foolbox 3, with restarts (ALGORITHMS.md §5.3).
 
 Each restart seeds numpy and torch (foolbox draws its shuffles and salt-and-pepper noise from the
-global generators), finds a salt-and-pepper start that the oracle calls adversarial (by default a
-bisection over the noise level, ``attacks.start``), runs ``fb.attacks.PointwiseAttack`` from it,
-and re-checks the final point with an independent check.
+global generators), finds a salt-and-pepper start that the oracle calls adversarial (foolbox's
+``SaltAndPepperNoiseAttack`` by default, or a bisection over the noise level, ``attacks.start``),
+runs ``fb.attacks.PointwiseAttack`` from it, and re-checks the final point with an independent
+check.
 """
 
 from __future__ import annotations

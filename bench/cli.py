@@ -273,10 +273,10 @@ def _perf_command(args: argparse.Namespace, device: torch.device) -> None:
     if defense_config.kind == "undefended":
         raise InputError(f"bench perf measures smoothed defenses; {args.defense} is not one")
     splits = _load_data(args)
-    calibration = calibration_images(splits.train)
+    calibration = calibration_images(splits.train)  # int8 is measured whatever the precision
     defense, checkpoint = load_defense(defense_config, CertifyConfig(), args.models,
-                                       device=device,
-                                       calibration=_calibration(defense_config, splits.train))
+                                       device=device, calibration=calibration
+                                       if defense_config.precision == "int8" else None)
     if not isinstance(defense, SmoothedClassifier):
         raise InputError(f"bench perf measures smoothed defenses; {args.defense} is not one")
     result: dict[str, Any] = {"defense": defense_config.name, "model_id": checkpoint.model_id,
@@ -288,9 +288,10 @@ def _perf_command(args: argparse.Namespace, device: torch.device) -> None:
             name: perf.matmul_gflops(config.matmul_size, dtype, config.rounds)
             for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
         bar.update()
-        result["forwards"] = perf.forward_perf(defense, splits.test, calibration, config,
+        inputs = perf.throughput_inputs(defense, splits.test, config)
+        result["forwards"] = perf.forward_perf(defense, inputs, calibration, config,
                                                CertifyConfig().batch_size)
-        result["batches"] = perf.batch_perf(defense, splits.test, config)
+        result["batches"] = perf.batch_perf(defense, inputs, config)
         bar.update()
         result["certify_s_per_image"] = perf.certify_perf(defense, splits.test,
                                                           config.certify_images, args.seed)

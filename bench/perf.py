@@ -33,7 +33,8 @@ from defenses.smoothing import SmoothedClassifier
 from reports.tabular import Table
 
 __all__ = ["FULL", "QUICK", "AuditedOracle", "PerfConfig", "attack_perf", "batch_perf",
-           "certify_perf", "forward_perf", "machine", "matmul_gflops", "perf_table"]
+           "certify_perf", "forward_perf", "machine", "matmul_gflops", "perf_table",
+           "throughput_inputs"]
 
 
 @dataclass(frozen=True)
@@ -86,13 +87,13 @@ def matmul_gflops(size: int, dtype: torch.dtype, rounds: int) -> float:
     return 2 * size**3 / seconds / 1e9
 
 
-def _noised(defense: SmoothedClassifier, images: torch.Tensor, per_image: int,
-            seed: int) -> torch.Tensor:
-    """Base-classifier inputs: ``per_image`` noise draws of each image."""
-    gen = torch.Generator().manual_seed(seed)
-    shape = (images.shape[1], images.shape[2], images.shape[3])
-    noise = torch.cat([defense.sample_noise(per_image, shape, gen) for _ in range(len(images))])
-    return defense.apply_noise(images.repeat_interleave(per_image, dim=0), noise)
+def throughput_inputs(defense: SmoothedClassifier, test: Dataset,
+                      config: PerfConfig) -> torch.Tensor:
+    """``config.forwards`` base-classifier inputs: noised copies of the first 8 test images."""
+    per_image = -(-config.forwards // 8)
+    images = to_float(test.images[:8])
+    return defense.noised_copies(images, per_image,
+                                 torch.Generator().manual_seed(1))[: config.forwards]
 
 
 def _throughput(infer: InferenceModel, inputs: torch.Tensor, batch: int,
@@ -105,14 +106,13 @@ def _throughput(infer: InferenceModel, inputs: torch.Tensor, batch: int,
     return len(inputs) / seconds, run()
 
 
-def forward_perf(defense: SmoothedClassifier, test: Dataset, calibration: torch.Tensor,
+def forward_perf(defense: SmoothedClassifier, inputs: torch.Tensor, calibration: torch.Tensor,
                  config: PerfConfig, batch: int) -> dict[str, dict[str, float]]:
     """Forwards/s of the defense's base classifier in every precision at forward batch
-    ``batch``, and each precision's vote agreement with fp32 on the same inputs (noised copies of
-    the first 8 test images)."""
-    per_image = -(-config.forwards // 8)
-    inputs = _noised(defense, to_float(test.images[:8]), per_image, seed=1)[: config.forwards]
-    calib_inputs = _noised(defense, calibration, 1, seed=0)
+    ``batch`` on ``inputs`` (``throughput_inputs``), and each precision's vote agreement with
+    fp32 on them; int8 is calibrated as the defense would be on ``calibration`` (training
+    images)."""
+    calib_inputs = defense.calibration_inputs(calibration)
     out: dict[str, dict[str, float]] = {}
     reference: torch.Tensor | None = None
     for precision in PRECISIONS:
@@ -126,11 +126,10 @@ def forward_perf(defense: SmoothedClassifier, test: Dataset, calibration: torch.
     return out
 
 
-def batch_perf(defense: SmoothedClassifier, test: Dataset, config: PerfConfig,
+def batch_perf(defense: SmoothedClassifier, inputs: torch.Tensor, config: PerfConfig,
                batches: tuple[int, ...] = (256, 512, 1024, 2048)) -> dict[str, float]:
-    """Forwards/s of the defense's own base classifier (its precision) per forward batch."""
-    per_image = -(-config.forwards // 8)
-    inputs = _noised(defense, to_float(test.images[:8]), per_image, seed=1)[: config.forwards]
+    """Forwards/s of the defense's own base classifier (its precision) on ``inputs`` per forward
+    batch."""
     return {str(b): _throughput(defense.infer, inputs, b, config.rounds)[0] for b in batches}
 
 

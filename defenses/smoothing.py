@@ -106,18 +106,29 @@ class SmoothedClassifier(ABC):
 
     certificate_name: str = ""
 
+    def noised_copies(self, images: torch.Tensor, per_image: int,
+                      generator: torch.Generator) -> torch.Tensor:
+        """Base-classifier inputs: ``per_image`` noise draws of each of ``images`` (B, C, H, W),
+        image by image from ``generator``, in order."""
+        shape = (images.shape[1], images.shape[2], images.shape[3])
+        noise = torch.cat([self.sample_noise(per_image, shape, generator)
+                           for _ in range(len(images))])
+        return self.apply_noise(images.float().repeat_interleave(per_image, dim=0), noise)
+
+    def calibration_inputs(self, images: torch.Tensor | None = None) -> torch.Tensor | None:
+        """One noise draw (seed 0) of each calibration image (``images``, by default the
+        defense's own): what int8 is calibrated on. None when there are no images."""
+        images = self.calibration if images is None else images
+        if images is None:
+            return None
+        return self.noised_copies(images, 1, torch.Generator().manual_seed(0))
+
     @property
     def infer(self) -> InferenceModel:
         """The base classifier in its precision (built on first use: int8 calibration draws
         noise through the subclass)."""
         if self._infer is None:
-            calibration = None
-            if self.precision == "int8" and self.calibration is not None:
-                images = self.calibration.float()
-                gen = torch.Generator().manual_seed(0)
-                shape = (images.shape[1], images.shape[2], images.shape[3])
-                noise = torch.cat([self.sample_noise(1, shape, gen) for _ in range(len(images))])
-                calibration = self.apply_noise(images, noise)
+            calibration = self.calibration_inputs() if self.precision == "int8" else None
             self._infer = InferenceModel(self.model, self.precision, calibration=calibration,
                                          device=self.device)
         return self._infer

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from bench.store import AttackRecord, CertifyRecord
+from reports.tables import shown_defense
 from reports.tabular import Table
 
 __all__ = [
@@ -43,7 +44,7 @@ class CertifyRun:
     @property
     def label(self) -> str:
         r = self.first
-        return f"{r.defense} ({r.certificate}, N={r.n}, alpha={r.alpha:g})"
+        return f"{shown_defense(r.defense, r.config)} ({r.certificate}, N={r.n}, alpha={r.alpha:g})"
 
 
 @dataclass(frozen=True)
