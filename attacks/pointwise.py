@@ -2,7 +2,8 @@
 
 Each restart seeds numpy and torch (foolbox draws its shuffles and salt-and-pepper noise from the
 global generators), finds a salt-and-pepper start that the oracle calls adversarial (foolbox's
-``SaltAndPepperNoiseAttack`` by default, or a bisection over the noise level, ``attacks.start``),
+``SaltAndPepperNoiseAttack`` search without the queries whose answer it never uses, by default,
+or a bisection over the noise level; ``attacks.start``),
 runs ``fb.attacks.PointwiseAttack`` from it, and re-checks the final point with an independent
 check.
 """
@@ -22,7 +23,7 @@ from attacks.base import AttackResult, RestartResult
 from attacks.foolbox_adapter import MisclassifiedOrAbstained, foolbox_model
 from attacks.l0 import pixel_l0
 from attacks.oracles import Oracle
-from attacks.start import bisection_start
+from attacks.start import bisection_start, salt_and_pepper_start
 from bench.configs import AttackConfig
 from bench.seeding import seed_everything
 
@@ -33,14 +34,14 @@ log = logging.getLogger(__name__)
 
 def _start(model: fb.PyTorchModel, x: torch.Tensor, criterion: MisclassifiedOrAbstained,
            config: AttackConfig, generator: torch.Generator) -> torch.Tensor | None:
-    """A salt-and-pepper starting point the oracle calls adversarial, or None."""
-    if config.start_point == "salt-and-pepper":
-        return fb.attacks.SaltAndPepperNoiseAttack(steps=config.init_steps).run(model, x,
-                                                                                criterion)
+    """A salt-and-pepper starting point the oracle calls adversarial, or None (the clean image
+    when the salt-and-pepper search found none; the caller's re-query rejects it)."""
 
     def is_adversarial(q: torch.Tensor) -> bool:
         return bool(criterion(q, model(q)).all())
 
+    if config.start_point == "salt-and-pepper":
+        return salt_and_pepper_start(is_adversarial, x, config.init_steps)
     return bisection_start(is_adversarial, x, generator, config.start_draws)
 
 

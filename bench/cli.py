@@ -83,11 +83,14 @@ def _train_config(config: DefenseConfig, args: argparse.Namespace) -> TrainConfi
     if args.copies > 1 and args.mask_sharing == "per-batch":
         raise InputError("--copies > 1 needs --mask-sharing per-sample (a shared mask makes the "
                          "copies identical)")
-    epochs = args.epochs if args.epochs is not None else default_train(config.name).epochs
+    recipe = default_train(config.name)
+    epochs = args.epochs if args.epochs is not None else recipe.epochs
+    precision = args.train_precision if args.train_precision is not None else recipe.precision
     return TrainConfig(epochs=epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                        lr=args.lr, weight_decay=args.weight_decay, init=args.init,
                        mask_sharing=args.mask_sharing, copies=args.copies,
-                       consistency=args.consistency, entropy=args.entropy, seed=args.train_seed)
+                       consistency=args.consistency, entropy=args.entropy,
+                       precision=precision, seed=args.train_seed)
 
 
 def _certify_config(args: argparse.Namespace) -> CertifyConfig:

@@ -103,7 +103,7 @@ DEFENSES: tuple[DefenseEntry, ...] = (
         "undefended baseline: the paper's MNIST CNN on the plain image (never abstains, "
         "certified radius 0; Table 2's first row)",
         lambda match: UndefendedConfig(name=match.group(0)),
-        TrainConfig(epochs=8),
+        TrainConfig(epochs=8, precision="fp32"),
     ),
 )
 

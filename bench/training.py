@@ -169,7 +169,10 @@ def train_base_classifier(
             x, y = x_all[idx].to(device), y_all[idx].to(device)
             if train.copies > 1:
                 x = x.repeat(train.copies, 1, 1, 1)
-            logits = model(model_inputs(config, train, x, gen))
+            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16,
+                                enabled=train.precision == "bf16"):
+                logits = model(model_inputs(config, train, x, gen))
+            logits = logits.float()
             loss = smoothing_loss(logits, y, train.copies, train.consistency, train.entropy)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]

@@ -160,3 +160,59 @@ def test_fixed_oracle_reuses_votes_draw_by_draw_across_references() -> None:
     assert oracle(w)[0].long().tolist() == full
     both = int((keeps[:, 1, 1] & keeps[:, 6, 2]).sum())
     assert defense.forward_passes - before == both < int(keeps[:, 6, 2].sum())
+
+
+def _retry_walk(x: torch.Tensor, pixels: int, passes: int) -> list[torch.Tensor]:
+    """Pointwise-like passes: each pass tries every one of ``pixels`` pixels at the same two
+    values, one query each, from a point that does not move (every try rejected)."""
+    queries = []
+    for _ in range(passes):
+        for p in range(pixels):
+            for value in (0.0, 0.5):
+                q = x.clone()
+                q[0, 0, p // 8, p % 8] = value
+                queries.append(q)
+    return queries
+
+
+def test_memo_answers_retried_steps_without_forward_passes_and_exactly() -> None:
+    keeps = sample_keep_masks(300, 64, 8, torch.Generator().manual_seed(13)).view(300, 8, 8)
+    x = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(14))
+    queries = _retry_walk(x, 20, 3)  # 40 queries per pass: far beyond the 4 references
+    passes = {}
+    for memo in (0, 100_000):
+        defense = _defense()
+        oracle = FixedOracle(defense, keeps, memo=memo)
+        oracle(x)
+        per_pass = []
+        for start in range(0, len(queries), 40):
+            before = defense.forward_passes
+            for q in queries[start : start + 40]:
+                assert oracle(q)[0].long().tolist() == _full_counts(_defense(), q, keeps)
+            per_pass.append(defense.forward_passes - before)
+        passes[memo] = per_pass
+    assert min(passes[0]) > 0.9 * max(passes[0])  # without the memo every pass costs alike
+    assert passes[100_000][0] <= passes[0][0]
+    # with it, a retried step costs nothing, except for the few ablations that read two of the
+    # last pixels tried and so were only ever evaluated at the start point (a many-pixel query,
+    # which the memo skips); the third pass finds them in the memo too
+    assert passes[100_000][1] < passes[0][1] / 20
+    assert passes[100_000][2] == 0
+
+
+def test_memo_starts_over_when_full_and_stays_exact() -> None:
+    keeps = sample_keep_masks(300, 64, 8, torch.Generator().manual_seed(15)).view(300, 8, 8)
+    x = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(16))
+    defense = _defense()
+    oracle = FixedOracle(defense, keeps, memo=100)
+    for q in _retry_walk(x, 20, 2) + _walk(x, 40, 17):
+        assert oracle(q)[0].long().tolist() == _full_counts(_defense(), q, keeps)
+    assert oracle._memo is not None and len(oracle._memo.table) <= 100
+
+
+def test_memo_is_off_for_noise_that_reads_every_position() -> None:
+    defense = LeeSmoothing(MeanBrightnessModel(0.45), 0.3, n=50, batch_size=64)
+    noise = defense.sample_noise(50, (1, 8, 8), torch.Generator().manual_seed(18))
+    assert FixedOracle(defense, noise)._memo is None
+    with pytest.raises(ValueError, match="memo"):
+        FixedOracle(_defense(), torch.ones(3, 8, 8, dtype=torch.bool), memo=-1)

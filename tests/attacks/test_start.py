@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 
+import foolbox as fb
 import pytest
 import torch
+from torch import nn
 
+from attacks.foolbox_adapter import MisclassifiedOrAbstained
 from attacks.l0 import pixel_l0
-from attacks.start import bisection_start, salt_and_pepper_at
+from attacks.start import bisection_start, salt_and_pepper_at, salt_and_pepper_start
 
 
 def test_levels_are_nested_salt_and_pepper() -> None:
@@ -70,3 +73,50 @@ def test_bad_arguments() -> None:
         bisection_start(lambda q: True, torch.zeros(2, 1, 4, 4), torch.Generator())
     with pytest.raises(ValueError, match="level"):
         salt_and_pepper_at(x, torch.arange(16), torch.ones(16, dtype=torch.bool), 17)
+
+
+class _CountingNet(nn.Module):
+    """A deterministic toy classifier (random linear map of the image) that counts its inputs."""
+
+    def __init__(self, pixels: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(pixels, 10)
+        self.queries = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.queries += x.shape[0]
+        out: torch.Tensor = self.linear(x.flatten(1))
+        return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_salt_and_pepper_start_is_foolboxs_search_with_fewer_queries(seed: int) -> None:
+    torch.manual_seed(100 + seed)
+    net = _CountingNet(3 * 8 * 8).eval()
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        label = torch.tensor([int(net(x).argmax())])
+    model = fb.PyTorchModel(net, bounds=(0.0, 1.0))
+    criterion = MisclassifiedOrAbstained(label, None)
+    torch.manual_seed(seed)
+    net.queries = 0
+    theirs = fb.attacks.SaltAndPepperNoiseAttack(steps=60).run(model, x, criterion)
+    their_queries = net.queries
+
+    def is_adversarial(q: torch.Tensor) -> bool:
+        with torch.no_grad():
+            return int(net(q).argmax()) != int(label)
+
+    torch.manual_seed(seed)
+    net.queries = 0
+    ours = salt_and_pepper_start(is_adversarial, x, 60)
+    assert torch.equal(ours, theirs.raw if hasattr(theirs, "raw") else theirs)
+    assert not torch.equal(ours, x)  # a start was found
+    assert net.queries < their_queries == 61
+
+
+def test_salt_and_pepper_start_returns_the_image_when_nothing_is_adversarial() -> None:
+    x = torch.rand(1, 1, 4, 4)
+    assert torch.equal(salt_and_pepper_start(lambda q: False, x, 10), x)
+    with pytest.raises(ValueError, match="steps"):
+        salt_and_pepper_start(lambda q: False, x, 0)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from bench.checkpoints import load_checkpoint
 from bench.cli import main
@@ -216,9 +217,25 @@ def test_consistency_training_records_its_recipe(tmp_path: Path) -> None:
     assert 0.0 <= checkpoint.metrics["test_sample_accuracy"] <= 1.0
 
 
+def test_bf16_training_records_its_precision_and_learns(tmp_path: Path) -> None:
+    config = resolve_defense("cnn")
+    full = load_mnist()
+    splits = MnistSplits(full.train.head(600), full.test.head(200))
+    recipe = TrainConfig(epochs=2, batch_size=50, precision="bf16")
+    path, _ = train_defense(config, recipe, splits, tmp_path)
+    checkpoint = load_checkpoint(path, checkpoint_dict(config))
+    assert checkpoint.train["precision"] == "bf16"
+    # 600 digits, 2 epochs: far above chance (10%) only if the bf16 steps really train
+    assert checkpoint.metrics["test_sample_accuracy"] > 0.5
+    weights = torch.load(path, weights_only=True)["state_dict"]
+    assert all(v.dtype == torch.float32 for v in weights.values())
+
+
 def test_recipe_fields_added_later_count_as_neutral() -> None:
     new = config_dict(TrainConfig())
-    old = {k: v for k, v in new.items() if k not in ("copies", "consistency", "entropy")}
+    old = {k: v for k, v in new.items()
+           if k not in ("copies", "consistency", "entropy", "precision")}
     assert same_recipe(old, new)
     assert not same_recipe(old, config_dict(TrainConfig(copies=2, consistency=1.0)))
+    assert not same_recipe(old, config_dict(TrainConfig(precision="bf16")))
     assert not same_recipe({**old, "epochs": 3}, new)
