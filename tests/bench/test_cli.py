@@ -232,10 +232,11 @@ def test_bf16_training_records_its_precision_and_learns(tmp_path: Path) -> None:
 
 
 def test_recipe_fields_added_later_count_as_neutral() -> None:
-    new = config_dict(TrainConfig())
+    new = config_dict(TrainConfig(precision="fp32"))
     old = {k: v for k, v in new.items()
            if k not in ("copies", "consistency", "entropy", "precision")}
-    assert same_recipe(old, new)
-    assert not same_recipe(old, config_dict(TrainConfig(copies=2, consistency=1.0)))
+    assert same_recipe(old, new)  # a checkpoint from before the fields: fp32, no copies
+    assert not same_recipe(old, config_dict(TrainConfig(precision="fp32", copies=2,
+                                                        consistency=1.0)))
     assert not same_recipe(old, config_dict(TrainConfig(precision="bf16")))
     assert not same_recipe({**old, "epochs": 3}, new)
