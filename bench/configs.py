@@ -62,8 +62,9 @@ class AblationConfig(_PixelPositions):
         architecture: base-classifier architecture name (``defenses.models.ARCHITECTURES``).
         image_shape: (C, H, W) of the dataset's images; d = H * W.
         num_classes: number of classes.
-        precision: the base classifier's arithmetic at inference (training is always fp32):
-            bf16 by default, 2.3x fp32's throughput here (README "Performance").
+        precision: the base classifier's arithmetic at inference (training has its own,
+            ``TrainConfig.precision``): bf16 by default, 2.3x fp32's throughput here (README
+            "Performance").
     """
 
     name: str
