@@ -94,6 +94,16 @@ def test_tables_7_and_8_show_the_paper_beside_ours() -> None:
     assert "| ablation-mean-k45 | mean | 3 |" in t8 and "96.27% (0.43%) | 7 |" in t8
 
 
+def test_tables_7_and_8_find_the_paper_row_beside_a_shown_precision() -> None:
+    fp32 = json.dumps({"defense": {**config_dict(resolve_defense("ablation-k45")),
+                                   "precision": "fp32"}})
+    ablation = [record(i, radius=8, config=fp32) for i in range(3)]
+    t7 = render_table7([summarize_certify(ablation)], [ablation])
+    assert "| ablation-k45 (fp32) | 3 |" in t7 and "| 8 | 8 | 8 |" in t7
+    t8 = render_table8([summarize_certify(ablation)])
+    assert "| ablation-k45 (fp32) | multichannel | 3 |" in t8 and "96.72% (0.45%) | 8 |" in t8
+
+
 def test_pairwise_radius_keeps_an_abstaining_run_abstaining() -> None:
     config = json.dumps({"defense": json.loads(ABLATION)["defense"], "certify": {"abstain": True}})
     weak = dataclasses.replace(_vote_record(0, 4000, 3900), config=config)
