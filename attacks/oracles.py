@@ -160,9 +160,11 @@ class _VoteMemo:
         return [(d, row.tobytes()) for d, row in zip(draws.tolist(), rows, strict=True)]
 
     def store(self, keys: list[tuple[int, bytes]], votes: list[int]) -> None:
-        if len(self.table) + len(keys) > self.capacity:
+        """Remember the evaluated votes (those early stopping skipped are left out)."""
+        known = [(key, v) for key, v in zip(keys, votes, strict=True) if v != _UNKNOWN]
+        if len(self.table) + len(known) > self.capacity:
             self.table.clear()
-        self.table.update(zip(keys, votes, strict=True))
+        self.table.update(known)
 
 
 class FixedOracle:
@@ -226,23 +228,20 @@ class FixedOracle:
             pending = pending[~usable]
             if len(pending) == 0:
                 break
-        keys: list[tuple[int, bytes]] = []
         # a query that leaves most draws to evaluate is new noise (a start search), whose
         # values the memo has not seen: it is neither looked up nor stored
-        if self._memo is not None and 0 < len(pending) <= len(self.noise) // 4:
-            keys = self._memo.keys(x1, pending)
-            known = [self._memo.table.get(key, _UNKNOWN) for key in keys]
-            hit = torch.tensor(known, dtype=torch.long) != _UNKNOWN
-            votes[pending[hit]] = torch.tensor(known, dtype=torch.long)[hit]
+        memo = self._memo if 0 < len(pending) <= len(self.noise) // 4 else None
+        if memo is not None:
+            keys = memo.keys(x1, pending)
+            known = torch.tensor([memo.table.get(key, _UNKNOWN) for key in keys],
+                                 dtype=torch.long)
+            hit = known != _UNKNOWN
+            votes[pending[hit]] = known[hit]
             keys = [key for key, h in zip(keys, hit.tolist(), strict=True) if not h]
             pending = pending[~hit]
         _evaluate(self.defense, x1, self.noise, votes, pending, self.stop)
-        if keys:
-            new = votes[pending].tolist()
-            evaluated = [(key, v) for key, v in zip(keys, new, strict=True) if v != _UNKNOWN]
-            memo = self._memo
-            assert memo is not None
-            memo.store([k for k, _ in evaluated], [v for _, v in evaluated])
+        if memo is not None:
+            memo.store(keys, votes[pending].tolist())
         self._refs.append((x1[0].clone(), votes))
         if len(self._refs) > self.cache_size:
             self._refs.pop(0)

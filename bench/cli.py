@@ -277,11 +277,10 @@ def _perf_command(args: argparse.Namespace, device: torch.device) -> None:
         raise InputError(f"bench perf measures smoothed defenses; {args.defense} is not one")
     splits = _load_data(args)
     calibration = calibration_images(splits.train)  # int8 is measured whatever the precision
+    # build_defense keeps the calibration images for an int8 defense only
     defense, checkpoint = load_defense(defense_config, CertifyConfig(), args.models,
-                                       device=device, calibration=calibration
-                                       if defense_config.precision == "int8" else None)
-    if not isinstance(defense, SmoothedClassifier):
-        raise InputError(f"bench perf measures smoothed defenses; {args.defense} is not one")
+                                       device=device, calibration=calibration)
+    assert isinstance(defense, SmoothedClassifier)  # not undefended, checked above
     result: dict[str, Any] = {"defense": defense_config.name, "model_id": checkpoint.model_id,
                               "precision": defense_config.precision, "quick": args.quick,
                               "config": dataclasses.asdict(config), "machine": perf.machine()}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import get_args
 
-from bench.configs import AttackConfig, CertifyConfig, TrainConfig
+from bench.configs import AttackConfig, CertifyConfig, StartPoint, TrainConfig, TrainPrecision
 from bench.registry import ATTACKS, default_train
+from defenses.precision import PRECISIONS
 
 __all__ = ["COMPARISONS", "PAPER_PROTOCOL", "build_parser"]
 
@@ -121,7 +123,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--entropy", type=float, default=_TRAIN.entropy,
                    help="weight of the entropy of the mean prediction over the copies "
                         f"(default: {_TRAIN.entropy:g})")
-    g.add_argument("--train-precision", choices=("fp32", "bf16"), default=None,
+    g.add_argument("--train-precision", choices=get_args(TrainPrecision), default=None,
                    help="arithmetic of the training steps: fp32, or bf16 autocast (weights, "
                         "optimizer and loss stay fp32; about 1.8x the images/s on a CPU with "
                         f"AVX-512 bf16) (default: the defense's recipe, {_TRAIN.precision} for "
@@ -153,7 +155,7 @@ def _add_sample_options(p: argparse.ArgumentParser, limit: int, n: int) -> None:
     g.add_argument("--seed", type=int, default=0,
                    help="seed of the ablations and the attack; image i uses streams derived from "
                         "(seed, i), so results do not depend on batching or resuming (default: 0)")
-    g.add_argument("--precision", choices=("fp32", "bf16", "int8"), default=None,
+    g.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="the base classifier's arithmetic, recorded with every result: fp32, "
                         "bf16, or int8 (static quantization calibrated on 1,024 noised training "
                         "images) (default: the defense's own: bf16 for smoothed defenses, 2.3x "
@@ -204,10 +206,10 @@ def _add_attack_options(p: argparse.ArgumentParser, restarts: int = _ATTACK.rest
     g.add_argument("--restarts", type=_positive_int, default=restarts,
                    help=f"independent runs per image; the smallest L0 is kept (default: "
                         f"{restarts}; the paper's is {_ATTACK.restarts})")
-    g.add_argument("--start-point", choices=("bisection", "salt-and-pepper"),
+    g.add_argument("--start-point", choices=get_args(StartPoint),
                    default=_ATTACK.start_point,
                    help="how each restart finds Pointwise's starting point: foolbox's "
-                        "'salt-and-pepper' attack (one query per step, --init-steps) or "
+                        "'salt-and-pepper' search (--init-steps steps, at most one query each) or "
                         "'bisection' over the salt-and-pepper noise level followed by a random "
                         "search below it (about 40 queries; cheaper on smoothed defenses, a "
                         "median L0 one pixel higher on the CNN) (default: "
@@ -312,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="a small version (1 attacked image, 1 restart, fewer rounds): about two "
                         "minutes")
-    p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default=None,
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="the precision CERTIFY and the attack run in (default: the defense's)")
     p.add_argument("--attack-images", type=_positive_int, default=None,
                    help="test images attacked (default: 2, quick: 1)")
@@ -320,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Pointwise restarts per image (default: 10, quick: 1)")
     p.add_argument("--n", type=_positive_int, default=None,
                    help="ablations per attack query (default: 10000)")
-    p.add_argument("--start-point", choices=("bisection", "salt-and-pepper"),
+    p.add_argument("--start-point", choices=get_args(StartPoint),
                    default=_ATTACK.start_point,
                    help=f"Pointwise's start search (default: {_ATTACK.start_point}, "
                         f"{_ATTACK.init_steps} steps; see bench attack --help)")

@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any, Literal
 
 from defenses.encodings import Encoding
+from defenses.precision import Precision
 
 __all__ = [
     "AblationConfig",
@@ -36,8 +37,6 @@ TrainPrecision = Literal["fp32", "bf16"]
 Init = Literal["kaiming", "pytorch"]
 MaskPolicy = Literal["fresh", "fixed"]
 StartPoint = Literal["bisection", "salt-and-pepper"]
-# the arithmetic a defense's base classifier runs in (defenses.precision)
-DefensePrecision = Literal["fp32", "bf16", "int8"]
 
 
 class _PixelPositions:
@@ -74,7 +73,7 @@ class AblationConfig(_PixelPositions):
     architecture: str = "mnist-cnn"
     image_shape: tuple[int, int, int] = (1, 28, 28)
     num_classes: int = 10
-    precision: DefensePrecision = "bf16"
+    precision: Precision = "bf16"
     kind: Literal["ablation"] = "ablation"
 
     @property
@@ -100,7 +99,7 @@ class UndefendedConfig(_PixelPositions):
     architecture: str = "mnist-cnn"
     image_shape: tuple[int, int, int] = (1, 28, 28)
     num_classes: int = 10
-    precision: DefensePrecision = "fp32"
+    precision: Precision = "fp32"
     kind: Literal["undefended"] = "undefended"
 
     @property
@@ -129,7 +128,7 @@ class LeeConfig(_PixelPositions):
     architecture: str = "mnist-cnn"
     image_shape: tuple[int, int, int] = (1, 28, 28)
     num_classes: int = 10
-    precision: DefensePrecision = "bf16"
+    precision: Precision = "bf16"
     kind: Literal["lee"] = "lee"
 
     @property

@@ -39,8 +39,7 @@ class Undefended:
         self.calibration = calibration
         # an attack queries one image at a time: no padding to batch-invariant sizes
         self.infer = InferenceModel(model, precision, device=device, batch_invariant=False,
-                                    calibration=None if calibration is None
-                                    else calibration.float())
+                                    calibration=calibration)
         self.precision = precision
         self.batch_size = batch_size
         self.device = torch.device(device)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from bench.store import CertifyRecord
 from defenses.ablation_math import l0_radius_pairwise
 from defenses.stats import simultaneous_bounds
-from reports.tables import CertifySummary
+from reports.tables import CertifySummary, registry_name
 from reports.tabular import Table
 
 __all__ = [
@@ -54,14 +54,8 @@ def lee_convention_median(records: Sequence[CertifyRecord]) -> int:
     return _median([max(r.radius, 0) for r in records])
 
 
-def _registry_name(shown: str) -> str:
-    """The registry name of a summary's defense, without the precision that
-    ``reports.tables.shown_defense`` may add in brackets ("ablation-k45 (int8)")."""
-    return shown.split(" (", 1)[0]
-
-
 def _family(defense: str) -> str:
-    defense = _registry_name(defense)
+    defense = registry_name(defense)
     if defense.startswith("lee-"):
         return "lee"
     return "mean" if defense.startswith("ablation-mean-") else "multichannel"
@@ -82,7 +76,7 @@ def table7(summaries: Sequence[CertifySummary],
     for s, recs in zip(summaries, records, strict=True):
         lee = _family(s.defense) == "lee"
         paper = (TABLE7_MNIST["lee"] if lee else
-                 TABLE7_MNIST["ablation"] if _registry_name(s.defense) == "ablation-k45"
+                 TABLE7_MNIST["ablation"] if registry_name(s.defense) == "ablation-k45"
                  else None)
         rows.append((
             s.defense, str(s.images), str(s.n0), str(s.n), f"{s.alpha:g}",
@@ -106,7 +100,7 @@ def table8(summaries: Sequence[CertifySummary]) -> Table:
     rows = []
     for s in summaries:
         family = _family(s.defense)
-        k = re.search(r"-k(\d+)$", _registry_name(s.defense))
+        k = re.search(r"-k(\d+)$", registry_name(s.defense))
         paper = TABLE8_MNIST.get(family) if k and k.group(1) == "45" else None
         rows.append((
             s.defense, family, str(s.images), str(s.n0), str(s.n), f"{s.alpha:g}",

@@ -26,6 +26,7 @@ __all__ = [
     "AttackSummary",
     "CertifySummary",
     "certified_accuracy_table",
+    "registry_name",
     "render_certified_accuracy",
     "render_table1",
     "render_table2",
@@ -73,6 +74,12 @@ def shown_defense(defense: str, config_json: str) -> str:
     return f"{defense} ({precision})"
 
 
+def registry_name(shown: str) -> str:
+    """The registry name of a defense as ``shown_defense`` shows it ("ablation-k45 (int8)" ->
+    "ablation-k45")."""
+    return shown.split(" (", 1)[0]
+
+
 def _median_or_none(value: int) -> int | None:
     return None if value < 0 else value
 
@@ -117,7 +124,7 @@ def table1(summaries: Sequence[CertifySummary]) -> Table:
                "s/image", "data")
     rows = []
     for s in summaries:
-        k = _paper_k(s.defense.split(" (")[0])  # without a precision note
+        k = _paper_k(registry_name(s.defense))
         paper = TABLE1.get(k) if k is not None else None
         rows.append((
             s.defense, str(s.images), str(s.n0), str(s.n), f"{s.alpha:g}",
@@ -230,7 +237,7 @@ def table2(summaries: Sequence[AttackSummary]) -> Table:
                "forwards/img", "s/img", "paper: clean acc.", "paper: median L0")
     rows = []
     for s in summaries:
-        paper = TABLE2.get(s.defense.split(" (")[0])
+        paper = TABLE2.get(registry_name(s.defense))
         rows.append((
             s.defense, s.attack, str(s.images), f"{100 * s.clean_accuracy:.1f}%",
             f"{_fmt_l0(s.median_l0)} ({_fmt_l0(s.median_confirmed_l0)})",

@@ -1,9 +1,22 @@
-"""Shared fixtures: toy base classifiers on CPU, deterministic."""
+"""Shared fixtures: toy base classifiers on CPU, deterministic, and tiny trained checkpoints."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 from torch import nn
+
+from bench.cli import main
+
+
+def train_tiny(models: Path, defense: str, images: int) -> None:
+    """Train ``defense`` for one epoch on the first ``images`` training images into ``models``
+    (offline: the bundled MNIST sample when the full set is not found)."""
+    os.environ.setdefault("BENCH_OFFLINE", "1")
+    assert main(["train", "--defense", defense, "--models", str(models), "--epochs", "1",
+                 "--train-limit", str(images)]) == 0
 
 
 class ConstantModel(nn.Module):

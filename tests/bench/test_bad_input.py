@@ -19,6 +19,7 @@ from bench.registry import resolve_defense
 from bench.store import ResultStore
 from bench.training import build_base_classifier
 from tests.bench.test_store import record
+from tests.conftest import train_tiny
 
 TINY_CERT = ["--limit", "2", "--n0", "10", "--n", "40"]
 
@@ -26,9 +27,7 @@ TINY_CERT = ["--limit", "2", "--n0", "10", "--n", "40"]
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("bad-input") / "models"
-    os.environ.setdefault("BENCH_OFFLINE", "1")
-    assert main(["train", "--defense", "ablation-k45", "--models", str(root), "--epochs", "1",
-                 "--train-limit", "200"]) == 0
+    train_tiny(root, "ablation-k45", 200)
     return root
 
 

@@ -4,7 +4,6 @@ failing image is retried, then recorded as failed, and the others go on."""
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from bench.registry import resolve_defense
 from bench.runner import CertifyJob, DataInfo
 from bench.store import ResultStore
 from bench.training import build_base_classifier
+from tests.conftest import train_tiny
 
 CERT = ["--defense", "ablation-k45", "--limit", "8", "--n0", "20", "--n", "150"]
 
@@ -27,9 +27,7 @@ CERT = ["--defense", "ablation-k45", "--limit", "8", "--n0", "20", "--n", "150"]
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("parallel") / "models"
-    os.environ.setdefault("BENCH_OFFLINE", "1")
-    assert main(["train", "--defense", "ablation-k45", "--models", str(root), "--epochs", "1",
-                 "--train-limit", "300"]) == 0
+    train_tiny(root, "ablation-k45", 300)
     return root
 
 
@@ -96,8 +94,7 @@ def test_a_failing_image_is_retried_then_recorded_and_the_others_go_on(
 
 def test_attacks_on_two_local_workers_equal_the_serial_run(tmp_path: Path) -> None:
     models = tmp_path / "models"
-    assert main(["train", "--defense", "cnn", "--models", str(models), "--epochs", "1",
-                 "--train-limit", "3000"]) == 0
+    train_tiny(models, "cnn", 3000)
     argv = ["attack", "--defense", "cnn", "--models", str(models), "--limit", "3",
             "--restarts", "1", "--init-steps", "20"]
     assert main([*argv, "--results", str(tmp_path / "serial.sqlite")]) == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,13 @@ from bench.cli import main
 from bench.perf import AuditedOracle
 from defenses.ablation import RandomizedAblation
 from defenses.masks import sample_keep_masks
-from tests.conftest import KeptBrightnessModel
+from tests.conftest import KeptBrightnessModel, train_tiny
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("perf") / "models"
-    os.environ.setdefault("BENCH_OFFLINE", "1")
-    assert main(["train", "--defense", "ablation-k45", "--models", str(root), "--epochs", "1",
-                 "--train-limit", "600"]) == 0
+    train_tiny(root, "ablation-k45", 600)
     return root
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from bench.cli import main
 from bench.store import ResultStore
+from tests.conftest import train_tiny
 
 CERT = ["--n0", "20", "--n", "150"]
 ATTACK = ["--restarts", "1", "--init-steps", "20"]
@@ -24,11 +25,8 @@ ATTACK = ["--restarts", "1", "--init-steps", "20"]
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("repeat") / "models"
-    os.environ.setdefault("BENCH_OFFLINE", "1")
-    assert main(["train", "--defense", "cnn", "--models", str(root), "--epochs", "1",
-                 "--train-limit", "3000"]) == 0
-    assert main(["train", "--defense", "ablation-k45", "--models", str(root), "--epochs", "1",
-                 "--train-limit", "300"]) == 0
+    train_tiny(root, "cnn", 3000)
+    train_tiny(root, "ablation-k45", 300)
     return root
 
 
