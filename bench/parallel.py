@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import traceback
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -104,24 +105,32 @@ def check_backend(backend: Backend, scheduler: str | None) -> None:
         raise InputError("--backend dask needs --scheduler ADDRESS (e.g. tcp://host:8786).")
 
 
+@contextmanager
 def _backend(backend: Backend, scheduler: str | None, jobs: int,
-             spec: WorkerSpec) -> tuple[Any, int]:
-    """The joblib configuration and n_jobs for a backend (InputError for impossible settings)."""
+             spec: WorkerSpec) -> Iterator[int]:
+    """Run joblib on a backend for the duration of the block; yields n_jobs (InputError for
+    impossible settings). The Dask client is closed when the block ends."""
     check_backend(backend, scheduler)
     if backend == "local":
-        return joblib.parallel_config(backend="loky", inner_max_num_threads=
-                                      threads_per_worker(jobs)), jobs
+        with joblib.parallel_config(backend="loky",
+                                    inner_max_num_threads=threads_per_worker(jobs)):
+            yield jobs
+        return
     try:
         from dask.distributed import Client
     except ImportError:
         raise InputError("--backend dask needs dask.distributed: pip install -e '.[dask]'"
                          ) from None
     try:
-        Client(scheduler, timeout=30)  # type: ignore[no-untyped-call]  # joblib uses it
+        client = Client(scheduler, timeout=30)  # type: ignore[no-untyped-call]  # joblib uses it
     except OSError as e:
         raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
-    # the spec (with the weights) goes to the workers once, not with every task
-    return joblib.parallel_config(backend="dask", scatter=[spec]), -1
+    try:
+        # the spec (with the weights) goes to the workers once, not with every task
+        with joblib.parallel_config(backend="dask", scatter=[spec]):
+            yield -1
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
 
 
 def run_parallel(
@@ -145,7 +154,6 @@ def run_parallel(
     """
     if jobs < 1:
         raise InputError(f"--jobs must be >= 1, got {jobs}")
-    config, n_jobs = _backend(backend, scheduler, jobs, spec)
     rows = list(indices)
     default = 1 if isinstance(spec.job, AttackJob) else max(
         1, min(25, -(-len(rows) // (4 * max(1, jobs)))))
@@ -153,6 +161,6 @@ def run_parallel(
     tasks = (joblib.delayed(_chunk_task)(spec, images[s : s + size], labels[s : s + size],
                                          rows[s : s + size])
              for s in range(0, len(rows), size))
-    with config:
+    with _backend(backend, scheduler, jobs, spec) as n_jobs:
         for result in joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
             yield from result

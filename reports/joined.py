@@ -43,8 +43,11 @@ class CertifyRun:
 
     @property
     def label(self) -> str:
+        """The defense as tables show it, its model and the certificate's settings (two runs of
+        one defense with other models or precisions get other labels)."""
         r = self.first
-        return f"{shown_defense(r.defense, r.config)} ({r.certificate}, N={r.n}, alpha={r.alpha:g})"
+        return (f"{shown_defense(r.defense, r.config)} model {r.model_id[:8]} "
+                f"({r.certificate}, N={r.n}, alpha={r.alpha:g})")
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,13 @@ class AttackRun:
     @property
     def first(self) -> AttackRecord:
         return self.records[0]
+
+    @property
+    def label(self) -> str:
+        """The attacked defense as tables show it, its model, the attack and its settings."""
+        a = self.first
+        return (f"{shown_defense(a.defense, a.config)} model {a.model_id[:8]}: {a.attack}, "
+                f"{a.mask_policy} masks, {a.restarts} restarts")
 
 
 @dataclass(frozen=True)
@@ -177,7 +187,7 @@ def audit_table(pairings: Sequence[Pairing]) -> Table:
         both = len(_radius(p).keys() & {r.image for r in p.attack.records})
         found = violations(p)
         listed = ", ".join(f"{i}: {r} >= {_fmt_l0(v)}" for i, r, v in found) or "-"
-        rows.append((a.defense, a.attack, a.mask_policy, str(a.n or "-"),
+        rows.append((shown_defense(a.defense, a.config), a.attack, a.mask_policy, str(a.n or "-"),
                      "-" if p.certify is None else p.certify.label, str(both), str(len(found)),
                      f"{100 * len(found) / both:.1f}%" if both else "-",
                      "-" if p.certify is None else f"{p.certify.first.alpha:g}", listed))

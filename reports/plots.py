@@ -54,9 +54,7 @@ def robustness_curves(certifies: Sequence[CertifyRun], pairings: Sequence[Pairin
         for p in pairings:
             if p.certify is not run:
                 continue
-            a = p.attack.first
-            what = (f"{a.attack}, {a.mask_policy} masks, {a.restarts} restarts, "
-                    f"{len(p.attack.records)} images")
+            what = f"{p.attack.label}, {len(p.attack.records)} images"
             for confirmed, style in ((False, ":"), (True, "--")):
                 emp = empirical_robust_accuracy(p.attack, top, confirmed)
                 ax.step(rhos, [100 * v for v in emp], where="post", linestyle=style,
@@ -85,13 +83,12 @@ def radius_scatter(pairings: Sequence[Pairing]) -> Figure:
         radius = {r.image: r.radius for r in run.records}
         pts = [(radius[r.image], r.best_l0, r.confirmed) for r in p.attack.records
                if not r.clean_adversarial and radius[r.image] >= 0]
-        a = p.attack.first
         for confirmed, marker in ((True, "o"), (False, "x")):
             xs = [x for x, _, c in pts if bool(c) is confirmed]
             ys = [min(y, cap) for _, y, c in pts if bool(c) is confirmed]
             if xs:
                 ax.scatter(xs, ys, marker=marker, color=colours(i % 10), alpha=0.7,
-                           label=f"{a.defense}: {a.attack} ({a.mask_policy}), "
+                           label=f"{p.attack.label}, "
                                  f"{'confirmed' if confirmed else 'not confirmed'} by re-check")
     ax.plot([0, cap], [0, cap], color="grey", linewidth=1, label="y = x (violation on or below)")
     runs = [run for _, run in shown]

@@ -54,6 +54,8 @@ def test_dask_local_cluster_equals_the_serial_run(models: Path, tmp_path: Path) 
                                   dashboard_address=None) as cluster:
         assert _certify(models, tmp_path / "dask.sqlite", "--backend", "dask", "--scheduler",
                         cluster.scheduler_address) == 0
+        with pytest.raises(ValueError, match="No clients found"):
+            distributed.default_client()  # the run closed the client it opened
     assert _rows(tmp_path / "dask.sqlite") == _rows(tmp_path / "serial.sqlite")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -122,3 +123,26 @@ def test_sweep_plot_needs_two_ks() -> None:
     fig = sweep_plot(runs)
     assert fig is not None and "N = 6" in fig.axes[0].get_title()
     assert sweep_plot(runs[:1]) is None
+
+
+def test_plots_tell_apart_runs_of_one_defense_with_other_models_or_precisions() -> None:
+    from reports.plots import radius_scatter, robustness_curves
+
+    int8 = json.dumps({"defense": config_dict(dataclasses.replace(
+        resolve_defense("ablation-k45"), precision="int8"))})
+    certifies = certify_runs([record(i, run_hash=h, model_id=m, config=c)
+                              for h, m, c in (("a", "aaaaaaaa1", "{}"), ("b", "bbbbbbbb2", int8))
+                              for i in range(3)])
+    pairings = pair_runs(attack_runs([attack_record(i, run_hash=h, model_id=m, config=c)
+                                      for h, m, c in (("x", "aaaaaaaa1", "{}"),
+                                                      ("y", "bbbbbbbb2", int8))
+                                      for i in range(3)]), certifies)
+    assert [p.certify is not None for p in pairings] == [True, True]
+    labels = {run.label for run in certifies} | {p.attack.label for p in pairings}
+    assert len(labels) == 4 and any("(int8) model bbbbbbbb" in label for label in labels)
+    for fig in (robustness_curves(certifies, pairings), radius_scatter(pairings)):
+        box = fig.axes[0].get_legend()
+        assert box is not None
+        legend = [t.get_text() for t in box.get_texts()]
+        assert any("model aaaaaaaa" in t for t in legend)
+        assert any("ablation-k45 (int8) model bbbbbbbb" in t for t in legend)
