@@ -4,10 +4,10 @@ Runs Pointwise restarts on one test image against ablation-k45 with fixed masks 
 exactly as ``bench attack`` does, but evaluates every vote each query leaves to the base
 classifier (no early stopping; the attack's path is the same, since early stopping changes no
 decision). It records, per query, the counts of the votes it already knew (from references and the
-vote memo) and the votes it evaluated, in order, and then replays early stopping on that record
-for several chunk sizes (``attacks.oracles``: the outcome is checked before each chunk). Queries
-that leave more than N/4 votes to evaluate are the start search's fresh noise ("start"); the rest
-are Pointwise's one-pixel steps ("steps").
+vote memo) and the votes it evaluated, in order, and then replays the oracle's own early stopping
+(``attacks.oracles._evaluate``: the outcome is checked before each chunk) on that record for
+several chunk sizes. Queries that leave more than N/4 votes to evaluate are the start search's
+fresh noise ("start"); the rest are Pointwise's one-pixel steps ("steps").
 
     python benchmarks/early_stop_chunks.py --models models [--image 0] [--restarts 2]
 
@@ -20,17 +20,18 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import cast
 
 import torch
 
 import attacks.oracles as oracles
+from attacks.oracles import EarlyStop
 from bench.attacking import attack_one
 from bench.configs import AttackConfig, CertifyConfig
 from bench.data import load_mnist
 from bench.registry import resolve_defense
 from bench.runner import load_defense
 from bench.training import to_float
-from defenses.decisions import settled_outcome
 from defenses.smoothing import SmoothedClassifier
 
 CHUNKS = (16, 32, 64, 128, 256, 512, 1024)
@@ -65,17 +66,30 @@ def record_trace(defense: SmoothedClassifier, image: int, restarts: int,
     return trace, label, result.best_l0
 
 
+class _Recorded:
+    """Stands in for the defense in ``attacks.oracles._evaluate``: "noise" rows are indices into
+    recorded votes, and every vote it hands out counts as a forward pass."""
+
+    def __init__(self, votes: torch.Tensor, classes: int) -> None:
+        self.votes, self.num_classes, self.forward_passes = votes, classes, 0
+
+    def noise_votes(self, x1: object, rows: torch.Tensor) -> torch.Tensor:
+        self.forward_passes += len(rows)
+        return self.votes[rows]
+
+
 def replay(counts: list[int], votes: torch.Tensor, label: int, alpha: float,
            chunk: int, classes: int) -> int:
-    """Forward passes early stopping with ``chunk`` would have spent on one query."""
-    counts, done = list(counts), 0
-    while done < len(votes):
-        if settled_outcome(counts, len(votes) - done, label, alpha) is not None:
-            return done
-        new = torch.bincount(votes[done : done + chunk], minlength=classes).tolist()
-        counts = [a + b for a, b in zip(counts, new, strict=True)]
-        done += min(chunk, len(votes) - done)
-    return done
+    """Forward passes the oracle's own early stopping (``attacks.oracles._evaluate``) with
+    ``chunk`` would have spent on one query: the known votes are given as their counts, the
+    recorded ``votes`` are the pending ones, in order."""
+    known = torch.repeat_interleave(torch.arange(classes), torch.tensor(counts))
+    source = _Recorded(torch.cat([known, votes]), classes)
+    filled = torch.cat([known, torch.full((len(votes),), oracles._UNKNOWN)])
+    pending = torch.arange(len(known), len(filled))
+    oracles._evaluate(cast(SmoothedClassifier, source), torch.empty(0),
+                      torch.arange(len(filled)), filled, pending, EarlyStop(label, alpha, chunk))
+    return source.forward_passes
 
 
 def main() -> None:
