@@ -18,7 +18,7 @@ class RestartResult:
         l0: pixel positions changed in the final adversarial; +inf when none was found.
         confirmed: whether an independent fresh re-check found the final adversarial adversarial
             (None when there was none to check).
-        queries: images the attacked oracle was asked about.
+        queries: images the attacked oracle (and its start stand-in, if any) was asked about.
         seconds: wall-clock time of the restart, re-check included.
         x_adv: the final adversarial (1, C, H, W), or None.
     """

@@ -10,6 +10,11 @@ policy decides where each query's ablations come from:
   ablation, a one-pixel Pointwise step touches about N * k / d of them: 574 of 10,000 for k = 45
   on MNIST).
 
+A fixed-mask oracle can also offer a cheaper stand-in for the start search (``start``): the same
+smoothed classifier on only the first ``start_samples`` of its draws. Pointwise runs its
+salt-and-pepper search against it and keeps a starting point only once the full oracle calls it
+adversarial (``attacks.pointwise``); every query Pointwise itself makes goes to the full oracle.
+
 Both stop early, exactly, when given the attacked ``label`` and PREDICT's ``alpha``: votes are
 evaluated in chunks, and once the votes still to come cannot change whether the attack succeeds
 on the query (``defenses.decisions.settled_outcome``), the rest are skipped. The counts returned
@@ -38,6 +43,11 @@ class Oracle(Protocol):
     abstains: bool
     queries: int
 
+    @property
+    def start(self) -> Oracle | None:
+        """A cheaper oracle for the start search (fewer samples of the same defense), or
+        None."""
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
@@ -45,6 +55,7 @@ class LogitOracle:
     """The logits of a deterministic classifier (never abstains)."""
 
     abstains = False
+    start: Oracle | None = None
 
     def __init__(self, defense: Undefended) -> None:
         self.defense, self.queries = defense, 0
@@ -110,6 +121,7 @@ class FreshOracle:
     """
 
     abstains = True
+    start: Oracle | None = None
 
     def __init__(self, defense: SmoothedClassifier, n: int, generator: torch.Generator,
                  stop: EarlyStop | None = None) -> None:
@@ -177,6 +189,9 @@ class FixedOracle:
         stop: exact early stopping (module docstring), or None to evaluate every vote.
         memo: how many votes the exact per-draw memo holds (0: none); about 400 bytes each
             for k = 45 on MNIST.
+        start_samples: when between 1 and N - 1, ``start`` is a FixedOracle on the first
+            ``start_samples`` draws (same stop and cache; its own references and memo) for the
+            start search; otherwise ``start`` is None.
 
     A draw's vote depends only on the pixel positions it reads (``defense.reads``). So a query
     reuses, draw by draw, the vote of the most recent reference that agrees with it on every
@@ -193,7 +208,8 @@ class FixedOracle:
     abstains = True
 
     def __init__(self, defense: SmoothedClassifier, noise: torch.Tensor, cache: int = 4,
-                 stop: EarlyStop | None = None, memo: int = 1_000_000) -> None:
+                 stop: EarlyStop | None = None, memo: int = 1_000_000,
+                 start_samples: int = 0) -> None:
         self.defense, self.noise, self.cache_size = defense, noise, max(1, cache)
         self.stop = stop
         self.flat = defense.reads(noise)
@@ -205,6 +221,11 @@ class FixedOracle:
                       if memo and _VoteMemo.usable(self.flat) else None)
         self._refs: list[tuple[torch.Tensor, torch.Tensor]] = []  # oldest first
         self.queries = 0
+        if start_samples < 0:
+            raise ValueError(f"start_samples must be >= 0, got {start_samples}")
+        self.start: Oracle | None = (
+            FixedOracle(defense, noise[:start_samples], cache, stop, memo)
+            if 0 < start_samples < len(noise) else None)
 
     def votes(self, x1: torch.Tensor) -> torch.Tensor:
         """Per-draw votes (N,) for one image (1, C, H, W); _UNKNOWN (-1) where early stopping

@@ -6,6 +6,13 @@ global generators), finds a salt-and-pepper start that the oracle calls adversar
 or a bisection over the noise level; ``attacks.start``),
 runs ``fb.attacks.PointwiseAttack`` from it, and re-checks the final point with an independent
 check.
+
+When the oracle offers a cheaper stand-in for the start search (``Oracle.start``: a fixed-mask
+smoothed classifier on fewer of its own draws), the search runs against the stand-in, and its
+points, smallest first, are put to the full oracle until one is adversarial there; that one is the
+start. If none is, the search runs again against the full oracle. Each full-noise start query
+costs about half of N forward passes or more (exact early stopping cannot settle it sooner), so
+this is most of what a restart with fixed masks saves.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from attacks.base import AttackResult, RestartResult
 from attacks.foolbox_adapter import MisclassifiedOrAbstained, foolbox_model
 from attacks.l0 import pixel_l0
 from attacks.oracles import Oracle
-from attacks.start import bisection_start, salt_and_pepper_start
+from attacks.start import bisection_candidates, salt_and_pepper_candidates
 from bench.configs import AttackConfig
 from bench.seeding import seed_everything
 
@@ -32,25 +39,45 @@ __all__ = ["pointwise_attack"]
 log = logging.getLogger(__name__)
 
 
-def _start(model: fb.PyTorchModel, x: torch.Tensor, criterion: MisclassifiedOrAbstained,
-           config: AttackConfig, generator: torch.Generator) -> torch.Tensor | None:
-    """A salt-and-pepper starting point the oracle calls adversarial, or None (the clean image
-    when the salt-and-pepper search found none; the caller's re-query rejects it)."""
+def _candidates(model: fb.PyTorchModel, x: torch.Tensor, criterion: MisclassifiedOrAbstained,
+                config: AttackConfig, generator: torch.Generator) -> list[torch.Tensor]:
+    """The start search's adversarial points against ``model``, in the order found."""
 
     def is_adversarial(q: torch.Tensor) -> bool:
         return bool(criterion(q, model(q)).all())
 
     if config.start_point == "salt-and-pepper":
-        return salt_and_pepper_start(is_adversarial, x, config.init_steps)
-    return bisection_start(is_adversarial, x, generator, config.start_draws)
+        return salt_and_pepper_candidates(is_adversarial, x, config.init_steps)
+    return bisection_candidates(is_adversarial, x, generator, config.start_draws)
 
 
-def _attempt(model: fb.PyTorchModel, x: torch.Tensor, criterion: MisclassifiedOrAbstained,
-             config: AttackConfig, generator: torch.Generator) -> torch.Tensor | None:
+def _start(model: fb.PyTorchModel, start_model: fb.PyTorchModel | None, x: torch.Tensor,
+           criterion: MisclassifiedOrAbstained, config: AttackConfig,
+           generator: torch.Generator) -> torch.Tensor | None:
+    """A salt-and-pepper starting point the oracle called adversarial, or None (or the clean
+    image when the salt-and-pepper search found none, as foolbox's does; the caller's re-query
+    rejects it, and keeping that query keeps a stochastic oracle's draws as they always were).
+
+    With a stand-in (``start_model``), the smallest of its points that ``model`` also calls
+    adversarial; when none is, the search against ``model`` itself."""
+    if start_model is not None:
+        for candidate in reversed(_candidates(start_model, x, criterion, config, generator)):
+            if bool(criterion(candidate, model(candidate)).all()):
+                return candidate
+        log.debug("no point of the start stand-in is adversarial: searching the full oracle")
+    found = _candidates(model, x, criterion, config, generator)
+    if found:
+        return found[-1]
+    return x if config.start_point == "salt-and-pepper" else None
+
+
+def _attempt(model: fb.PyTorchModel, start_model: fb.PyTorchModel | None, x: torch.Tensor,
+             criterion: MisclassifiedOrAbstained, config: AttackConfig,
+             generator: torch.Generator) -> torch.Tensor | None:
     """One salt-and-pepper start and Pointwise from it, or None when there is no start or the
     oracle rejects it (a second query, or Pointwise's own re-query, no longer calls it
     adversarial)."""
-    start = _start(model, x, criterion, config, generator)
+    start = _start(model, start_model, x, criterion, config, generator)
     if start is None or not bool(criterion(start, model(start)).all()):
         return None
     attack = fb.attacks.PointwiseAttack(l2_binary_search=config.l2_binary_search)
@@ -66,18 +93,23 @@ def _restart(x: torch.Tensor, label: int, config: AttackConfig, oracle: Oracle,
     began = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     model = foolbox_model(oracle)
+    start_model = None if oracle.start is None else foolbox_model(oracle.start)
     criterion = MisclassifiedOrAbstained(torch.tensor([label]), config.alpha
                                          if oracle.abstains else None)
+
+    def queries() -> int:
+        return oracle.queries + (0 if oracle.start is None else oracle.start.queries)
+
     x_adv = None
     for _ in range(config.start_tries):
-        x_adv = _attempt(model, x, criterion, config, generator)
+        x_adv = _attempt(model, start_model, x, criterion, config, generator)
         if x_adv is not None:
             break
     if x_adv is None:
-        return RestartResult(math.inf, None, oracle.queries, time.perf_counter() - began)
+        return RestartResult(math.inf, None, queries(), time.perf_counter() - began)
     l0 = float(pixel_l0(x, x_adv)[0])
     confirmed = recheck(x_adv)
-    return RestartResult(l0, confirmed, oracle.queries, time.perf_counter() - began,
+    return RestartResult(l0, confirmed, queries(), time.perf_counter() - began,
                          x_adv.detach().clone())
 
 

@@ -13,6 +13,10 @@ them) are drawn, and the candidate with noise level m gives the first m position
 their noise value. The candidates are nested, so a bisection over m finds a small adversarial
 level in about log2(d) queries (11 on MNIST); further fresh draws, one query each, then search
 below that level.
+
+Both come with a ``*_candidates`` form: every point the search kept as its best, in the order
+found. A search run against a cheaper stand-in for the attacked oracle is then checked against
+the real one from its smallest point up (``attacks.pointwise``).
 """
 
 from __future__ import annotations
@@ -22,19 +26,30 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["bisection_start", "salt_and_pepper_at", "salt_and_pepper_start"]
+__all__ = ["bisection_candidates", "bisection_start", "salt_and_pepper_at",
+           "salt_and_pepper_candidates", "salt_and_pepper_start"]
 
 
 def salt_and_pepper_start(is_adversarial: Callable[[torch.Tensor], bool], x: torch.Tensor,
                           steps: int) -> torch.Tensor:
     """foolbox's salt-and-pepper search (``SaltAndPepperNoiseAttack(steps)``, bounds (0, 1),
-    noise shared across channels) on one image, skipping queries whose answer it cannot use.
+    noise shared across channels) on one image, skipping queries whose answer it cannot use:
+    the last of ``salt_and_pepper_candidates``, or ``x`` itself when there is none (as foolbox
+    does; the caller checks)."""
+    found = salt_and_pepper_candidates(is_adversarial, x, steps)
+    return found[-1] if found else x
+
+
+def salt_and_pepper_candidates(is_adversarial: Callable[[torch.Tensor], bool],
+                               x: torch.Tensor, steps: int) -> list[torch.Tensor]:
+    """Every point foolbox's salt-and-pepper search keeps as its best, in the order found (each
+    closer in L2 than the one before); ``salt_and_pepper_start`` returns the last.
 
     Each step draws uniform noise u (1, 1, H, W) from torch's global generator, sets a pixel to
     1 where u >= 1 - p/2 and to 0 where u < p/2, and keeps the candidate when it is adversarial
     and closer in L2 than the best so far; the noise level p then restarts from half the best
-    level and sweeps to 1.2 times it over the remaining steps. Returns the best adversarial
-    found, or ``x`` itself when none was (as foolbox does; the caller checks).
+    level and sweeps to 1.2 times it over the remaining steps. A clean image that is already
+    adversarial is its own (only) candidate.
 
     Args:
         is_adversarial: one query of the attacked oracle and criterion for (1, C, H, W).
@@ -46,8 +61,11 @@ def salt_and_pepper_start(is_adversarial: Callable[[torch.Tensor], bool], x: tor
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     shape = (1, 1, x.shape[2], x.shape[3])
-    result = x
-    best = torch.zeros(1) if is_adversarial(x) else torch.full((1,), math.inf)
+    if is_adversarial(x):
+        found = [x]
+        best = torch.zeros(1)
+    else:
+        found, best = [], torch.full((1,), math.inf)
     # foolbox's arithmetic: per-image float tensors of x's dtype
     min_p, max_p = torch.zeros(1, dtype=x.dtype), torch.ones(1, dtype=x.dtype)
     stepsize = max_p / steps
@@ -60,14 +78,15 @@ def salt_and_pepper_start(is_adversarial: Callable[[torch.Tensor], bool], x: tor
         norm = (candidate - x).flatten(1).square().sum(dim=1).sqrt()  # as foolbox (eagerpy)
         # a candidate that is not closer cannot be kept: its query is skipped
         if bool(norm < best) and is_adversarial(candidate):
-            result, best = candidate, norm
+            found.append(candidate)
+            best = norm
             min_p, max_p = 0.5 * p, torch.minimum(p * 1.2, torch.ones(1, dtype=x.dtype))
             stepsize = (max_p - min_p) / (steps - step)
             p = min_p.clone()
         elif bool(p == max_p):
             p = min_p.clone()
         p = torch.minimum(p + stepsize, max_p)
-    return result
+    return found
 
 
 def salt_and_pepper_at(x: torch.Tensor, order: torch.Tensor, salt: torch.Tensor,
@@ -90,9 +109,21 @@ def bisection_start(
     generator: torch.Generator,
     draws: int = 30,
 ) -> torch.Tensor | None:
-    """A small adversarial salt-and-pepper point: a bisection over the noise level of a first
-    random draw, then a random search below it; None when no draw at full noise (every position)
-    is adversarial.
+    """A small adversarial salt-and-pepper point: the last of ``bisection_candidates``, or None
+    when there is none."""
+    found = bisection_candidates(is_adversarial, x, generator, draws)
+    return found[-1] if found else None
+
+
+def bisection_candidates(
+    is_adversarial: Callable[[torch.Tensor], bool],
+    x: torch.Tensor,
+    generator: torch.Generator,
+    draws: int = 30,
+) -> list[torch.Tensor]:
+    """Adversarial salt-and-pepper points of decreasing noise level, in the order found: a
+    bisection over the noise level of a first random draw, then a random search below it; empty
+    when no draw at full noise (every position) is adversarial.
 
     Args:
         is_adversarial: one query of the attacked oracle and criterion for (1, C, H, W).
@@ -104,23 +135,24 @@ def bisection_start(
             best when adversarial, as foolbox's search refines its noise level.
 
     Every returned point was answered adversarial by a query. A stochastic oracle may answer
-    otherwise on a later query; the caller re-queries before using it.
+    otherwise on a later query; the caller re-queries before using one.
     """
     if x.dim() != 4 or x.shape[0] != 1:
         raise ValueError(f"need one image (1, C, H, W), got {tuple(x.shape)}")
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")
     d = x.shape[-2] * x.shape[-1]
-    best: torch.Tensor | None = None
+    found: list[torch.Tensor] = []
     level = d  # the best (smallest) adversarial level so far
     for _ in range(draws):
         order = torch.randperm(d, generator=generator)
         salt = torch.rand(d, generator=generator) < 0.5
-        if best is not None:  # a fresh draw, one query, a little below the best level
+        if found:  # a fresh draw, one query, a little below the best level
             trial = max(1, level - max(1, level // 10))
             candidate = salt_and_pepper_at(x, order, salt, trial)
             if is_adversarial(candidate):
-                best, level = candidate, trial
+                found.append(candidate)
+                level = trial
             continue
         if not is_adversarial(salt_and_pepper_at(x, order, salt, d)):
             continue
@@ -131,5 +163,5 @@ def bisection_start(
                 level = mid
             else:
                 low = mid
-        best = salt_and_pepper_at(x, order, salt, level)
-    return best
+        found.append(salt_and_pepper_at(x, order, salt, level))
+    return found

@@ -47,7 +47,10 @@ class AttackJob:
 
     @property
     def config_json(self) -> str:
-        exclude = () if self.smoothed else _SMOOTHING_ONLY
+        exclude: tuple[str, ...] = () if self.smoothed else _SMOOTHING_ONLY
+        if not (self.smoothed and self.attack.start_samples):
+            # no start stand-in: the runs (and hashes) of before the field existed
+            exclude += ("start_n",)
         return json.dumps(
             {"defense": config_dict(self.config),
              "attack": config_dict(self.attack, exclude=exclude),
@@ -78,7 +81,8 @@ def _oracle_factory(defense: SmoothedClassifier | Undefended, attack: AttackConf
                                image_generator(seed, image, f"attack-fresh-{restart}"), stop)
         gen = image_generator(seed, image, f"attack-fixed-masks-{restart}")
         c, h, w = shape[-3:]
-        return FixedOracle(defense, defense.sample_noise(attack.n, (c, h, w), gen), stop=stop)
+        return FixedOracle(defense, defense.sample_noise(attack.n, (c, h, w), gen), stop=stop,
+                           start_samples=attack.start_samples)
     return oracle_for
 
 

@@ -179,7 +179,8 @@ def _certify(defense: SmoothedClassifier | Undefended, job: CertifyJob,
 def _attack_config(args: argparse.Namespace) -> AttackConfig:
     return AttackConfig(attack=resolve_attack(args.attack), restarts=args.restarts,
                         start_point=args.start_point, start_draws=args.start_draws,
-                        init_steps=args.init_steps, n=args.n, alpha=args.alpha,
+                        init_steps=args.init_steps, start_n=args.start_n,
+                        l2_binary_search=args.l2_binary_search, n=args.n, alpha=args.alpha,
                         mask_policy=args.mask_policy)
 
 
@@ -299,7 +300,9 @@ def _perf_command(args: argparse.Namespace, device: torch.device) -> None:
                                                           config.certify_images, args.seed)
         bar.update()
         result["attack"] = perf.attack_perf(defense, splits.test, config,
-                                            AttackConfig(start_point=args.start_point),
+                                            AttackConfig(start_point=args.start_point,
+                                                         start_n=args.start_n,
+                                                         l2_binary_search=args.l2_binary_search),
                                             args.seed, on_restart=lambda _: bar.update())
         bar.update()
     table = perf.perf_table(result).markdown()

@@ -221,6 +221,19 @@ def _add_attack_options(p: argparse.ArgumentParser, restarts: int = _ATTACK.rest
     g.add_argument("--init-steps", type=_positive_int, default=_ATTACK.init_steps,
                    help=f"steps of the 'salt-and-pepper' start (default: {_ATTACK.init_steps}; "
                         "foolbox's own default is 1000)")
+    g.add_argument("--start-n", type=_positive_int, default=_ATTACK.start_n,
+                   help="with --mask-policy fixed: the start search queries the smoothed "
+                        "classifier on only the first START_N of the restart's N masks, and a "
+                        "point it finds becomes the start only once all N masks call it "
+                        "adversarial (its points are tried smallest first; if none passes, the "
+                        "search runs again on all N). Pointwise's own queries always use all N; "
+                        f"START_N >= N uses all N for the start too (default: {_ATTACK.start_n})")
+    g.add_argument("--no-l2-search", dest="l2_binary_search", action="store_false",
+                   help="skip Pointwise's L2 phase (the 10-step per-pixel binary search after the "
+                        "reset phase). It only moves pixel values toward the clean image and "
+                        "rarely removes a pixel, but it makes most of the queries (about 90%% of "
+                        "the forward passes on ablation-k45 with fixed masks); foolbox's default "
+                        "and the paper's protocol run it (default: run it)")
     g.add_argument("--mask-policy", choices=("fresh", "fixed"), default=mask_policy,
                    help="smoothed defenses: 'fresh' draws N new ablations on every query (the "
                         "paper's protocol); 'fixed' draws one set per image and restart and "
@@ -326,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
                    default=_ATTACK.start_point,
                    help=f"Pointwise's start search (default: {_ATTACK.start_point}, "
                         f"{_ATTACK.init_steps} steps; see bench attack --help)")
+    p.add_argument("--start-n", type=_positive_int, default=_ATTACK.start_n,
+                   help="masks per start-search query (default: "
+                        f"{_ATTACK.start_n}; see bench attack --help)")
+    p.add_argument("--no-l2-search", dest="l2_binary_search", action="store_false",
+                   help="skip Pointwise's L2 phase (see bench attack --help)")
     p.add_argument("--certify-images", type=_positive_int, default=None,
                    help="test images certified for seconds per image (default: 10, quick: 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of masks and attack (default: 0)")

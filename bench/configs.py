@@ -224,6 +224,10 @@ class AttackConfig:
             one is a single query below the best level so far).
         init_steps: steps of the salt-and-pepper start (``SaltAndPepperNoiseAttack(steps)``);
             foolbox's own default is 1,000, the reference protocol uses 100.
+        start_n: fixed masks only: the start search queries the smoothed classifier on the
+            first ``start_n`` of the restart's n masks, and a point it finds is the start only
+            once all n call it adversarial (``attacks.pointwise``); at least n: every start
+            query uses all n. Pointwise's own queries always use all n.
         l2_binary_search: Pointwise's per-pixel binary search after the reset phase.
         n: samples per query for smoothed defenses (the paper: 10,000 fresh ablations).
         alpha: PREDICT's two-sided level; a query whose top-two test does not reject counts as
@@ -239,11 +243,22 @@ class AttackConfig:
     start_point: StartPoint = "salt-and-pepper"
     start_draws: int = 30
     init_steps: int = 100
+    start_n: int = 1000
     l2_binary_search: bool = True
     n: int = 10000
     alpha: float = 0.05
     mask_policy: MaskPolicy = "fresh"
     start_tries: int = 3
+
+    def __post_init__(self) -> None:
+        if self.start_n < 1:
+            raise ValueError(f"start_n must be >= 1, got {self.start_n}")
+
+    @property
+    def start_samples(self) -> int:
+        """Masks per start-search query when the start search uses fewer than n (fixed masks,
+        start_n < n), else 0."""
+        return self.start_n if self.mask_policy == "fixed" and self.start_n < self.n else 0
 
 
 def _plain(value: Any) -> Any:

@@ -144,7 +144,8 @@ def certify_perf(defense: SmoothedClassifier, test: Dataset, images: int,
 
 class AuditedOracle:
     """A fixed-mask oracle that counts its own forward passes and, on every ``every``-th query,
-    compares its decision with a full evaluation of the same masks (timed and counted apart)."""
+    compares its decision with a full evaluation of the same masks (timed and counted apart).
+    Its start stand-in, if any, is audited the same way (``start``)."""
 
     abstains = True
 
@@ -152,6 +153,17 @@ class AuditedOracle:
         self.inner, self.label, self.alpha, self.every = inner, label, alpha, every
         self.forwards = self.audited = self.mismatches = self.audit_forwards = self.queries = 0
         self.audit_seconds = 0.0
+        self.start = (None if not isinstance(inner.start, FixedOracle)
+                      else AuditedOracle(inner.start, label, alpha, every))
+
+    def audited_oracles(self) -> list[AuditedOracle]:
+        """This oracle and its audited start stand-in, if any."""
+        return [self] + ([] if self.start is None else self.start.audited_oracles())
+
+    @property
+    def naive_forwards(self) -> int:
+        """What its queries cost evaluated from scratch: every mask of every query."""
+        return self.queries * len(self.inner.noise)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         defense = self.inner.defense
@@ -183,8 +195,9 @@ def _attack_image(defense: SmoothedClassifier, test: Dataset, image: int, config
     def wrap(oracle: Oracle) -> Oracle:
         if not isinstance(oracle, FixedOracle):
             raise TypeError(f"perf audits fixed-mask oracles, got {type(oracle).__name__}")
-        audits.append(AuditedOracle(oracle, label, attack.alpha, config.audit_every))
-        return audits[-1]
+        audited = AuditedOracle(oracle, label, attack.alpha, config.audit_every)
+        audits.extend(audited.audited_oracles())
+        return audited
 
     before, began = defense.forward_passes, time.perf_counter()
     _, result = attack_one(defense, attack, seed, image, x, label, on_restart, wrap_oracle=wrap)
@@ -196,7 +209,7 @@ def _attack_image(defense: SmoothedClassifier, test: Dataset, image: int, config
     return {
         "image": image, "best_l0": result.best_l0, "queries": result.queries,
         "forwards_incremental": total,
-        "forwards_naive": total - oracle_forwards + result.queries * attack.n,
+        "forwards_naive": total - oracle_forwards + sum(a.naive_forwards for a in audits),
         "seconds": seconds - sum(a.audit_seconds for a in audits),
         "audited_queries": sum(a.audited for a in audits),
         "mismatches": sum(a.mismatches for a in audits),
@@ -209,8 +222,9 @@ def attack_perf(defense: SmoothedClassifier, test: Dataset, config: PerfConfig,
     """Pointwise with ``config.restarts`` restarts, fixed masks, on the first
     ``config.attack_images`` test images the defense classifies correctly (PREDICT).
 
-    Naive forwards count every query from scratch (N each) plus the clean check and re-checks;
-    incremental ones are those the early-stopping incremental oracle really ran.
+    Naive forwards count every query from scratch (each mask of the oracle asked: N, or the
+    start stand-in's ``start_n``) plus the clean check and re-checks; incremental ones are those
+    the early-stopping incremental oracles really ran.
     """
     attack = dataclasses.replace(attack, mask_policy="fixed", restarts=config.restarts,
                                  n=config.n)
@@ -228,7 +242,8 @@ def attack_perf(defense: SmoothedClassifier, test: Dataset, config: PerfConfig,
     seconds = statistics.mean(r["seconds"] for r in per_image)
     return {
         "attack_images": len(per_image), "restarts": config.restarts, "n": attack.n,
-        "start_point": attack.start_point,
+        "start_point": attack.start_point, "start_n": attack.start_n,
+        "l2_binary_search": attack.l2_binary_search,
         "attack_forwards_naive": naive, "attack_forwards_incremental": incremental,
         "forward_reduction": naive / incremental,
         "decisions_identical": all(r["mismatches"] == 0 for r in per_image),
@@ -278,7 +293,10 @@ def perf_table(result: dict[str, Any]) -> Table:
         ("forward reduction", f"{attack['forward_reduction']:.1f}x"),
         ("decisions_identical", f"{attack['decisions_identical']} "
                                 f"({attack['audited_queries']} queries audited)"),
-        ("attack start point", attack["start_point"]),
+        ("attack start point", attack["start_point"] + (
+            f", searched on {attack['start_n']} of the {attack['n']} masks"
+            if attack.get("start_n", attack["n"]) < attack["n"] else "")),
+        ("attack L2 phase", "on" if attack.get("l2_binary_search", True) else "off"),
         (f"attack_s_per_image ({attack['restarts']} restarts, N = {attack['n']})",
          f"{attack['attack_s_per_image']:.0f}"),
         ("projected 275 images x 10 restarts (fixed masks)",

@@ -216,3 +216,23 @@ def test_memo_is_off_for_noise_that_reads_every_position() -> None:
     assert FixedOracle(defense, noise)._memo is None
     with pytest.raises(ValueError, match="memo"):
         FixedOracle(_defense(), torch.ones(3, 8, 8, dtype=torch.bool), memo=-1)
+
+
+def test_start_stand_in_is_the_same_oracle_on_the_first_draws() -> None:
+    defense = _defense()
+    keeps = sample_keep_masks(300, 64, 8, torch.Generator().manual_seed(11)).view(300, 8, 8)
+    oracle = FixedOracle(defense, keeps, stop=EarlyStop(0, 0.05), start_samples=100)
+    stand_in = oracle.start
+    assert isinstance(stand_in, FixedOracle) and stand_in.start is None
+    assert torch.equal(stand_in.noise, keeps[:100])
+    x = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(12))
+    for q in _walk(x, 30, 13):
+        full = _full_counts(defense, q, keeps[:100])
+        counts = stand_in(q)[0].long().tolist()
+        assert sum(counts) == 100
+        assert attack_succeeds(counts, 0, 0.05) == attack_succeeds(full, 0, 0.05)
+    assert stand_in.queries == 31 and oracle.queries == 0  # separate oracles, separate counts
+    for samples in (0, 300, 500):  # none, or not fewer than all the draws: no stand-in
+        assert FixedOracle(defense, keeps, start_samples=samples).start is None
+    with pytest.raises(ValueError, match="start_samples"):
+        FixedOracle(defense, keeps, start_samples=-1)

@@ -76,3 +76,59 @@ def test_no_adversarial_found_gives_inf() -> None:
                               [0, 1])
     assert [r.l0 for r in result.restarts] == [math.inf, math.inf]
     assert result.best is None and result.best_l0 == math.inf
+
+
+class _WithStandIn:
+    """A deterministic oracle whose start search goes to ``start`` (another classifier)."""
+
+    abstains = False
+
+    def __init__(self, full: LogitOracle, stand_in: LogitOracle) -> None:
+        self.full, self.start = full, stand_in
+        self.queries = 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.queries += x.shape[0]
+        return self.full(x)
+
+
+def _stand_in_run(stand_in_threshold: float, config: AttackConfig = CONFIG
+                  ) -> tuple[AttackResult, list[_WithStandIn]]:
+    made: list[_WithStandIn] = []
+
+    def oracle_for(restart: int) -> Oracle:
+        made.append(_WithStandIn(LogitOracle(Undefended(MeanBrightnessModel())),
+                                 LogitOracle(Undefended(MeanBrightnessModel(stand_in_threshold)))))
+        return made[-1]
+
+    result = pointwise_attack(_image(), 0, config, oracle_for, lambda r: lambda x_adv: True,
+                              list(range(config.restarts)))
+    return result, made
+
+
+def test_start_search_goes_to_the_stand_in_and_the_start_passes_the_full_oracle() -> None:
+    # the stand-in calls a mean up to 0.6 adversarial, the full oracle only up to 0.5: its
+    # closest points fail the full oracle, so a farther one (or a full search) is the start
+    result, made = _stand_in_run(0.6)
+    assert all(math.isfinite(r.l0) for r in result.restarts)
+    for r, oracle in zip(result.restarts, made, strict=True):
+        assert oracle.start is not None and oracle.start.queries > 0
+        assert r.queries == oracle.queries + oracle.start.queries
+        assert r.x_adv is not None and float(r.x_adv.mean()) <= 0.5
+
+
+def test_stand_in_start_costs_the_full_oracle_few_queries() -> None:
+    config = AttackConfig(restarts=2, init_steps=50, l2_binary_search=False)
+    with_stand_in, made = _stand_in_run(0.5, config)  # the same classifier: the same decisions
+    plain = _run(config=config)
+    assert [r.l0 for r in with_stand_in.restarts] == [r.l0 for r in plain.restarts]
+    # the start search's queries went to the stand-in; the full oracle checked one point
+    # (and Pointwise re-queried it) before Pointwise's own steps
+    assert all(o.start is not None and o.start.queries > 1 for o in made)
+    assert [o.queries for o in made] < [r.queries for r in plain.restarts]
+
+
+def test_stand_in_that_finds_nothing_adversarial_falls_back_to_the_full_search() -> None:
+    result, made = _stand_in_run(-1.0)  # the stand-in never answers class 1
+    assert all(math.isfinite(r.l0) for r in result.restarts)
+    assert all(o.start is not None and o.start.queries > 0 for o in made)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import foolbox as fb
@@ -11,7 +12,13 @@ from torch import nn
 
 from attacks.foolbox_adapter import MisclassifiedOrAbstained
 from attacks.l0 import pixel_l0
-from attacks.start import bisection_start, salt_and_pepper_at, salt_and_pepper_start
+from attacks.start import (
+    bisection_candidates,
+    bisection_start,
+    salt_and_pepper_at,
+    salt_and_pepper_candidates,
+    salt_and_pepper_start,
+)
 
 
 def test_levels_are_nested_salt_and_pepper() -> None:
@@ -120,3 +127,42 @@ def test_salt_and_pepper_start_returns_the_image_when_nothing_is_adversarial() -
     assert torch.equal(salt_and_pepper_start(lambda q: False, x, 10), x)
     with pytest.raises(ValueError, match="steps"):
         salt_and_pepper_start(lambda q: False, x, 0)
+
+
+def _norm(x: torch.Tensor, q: torch.Tensor) -> float:
+    return float((q - x).flatten().square().sum().sqrt())
+
+
+@pytest.mark.parametrize("search", ["salt-and-pepper", "bisection"])
+def test_candidates_are_adversarial_ever_closer_and_end_with_the_start(search: str) -> None:
+    x = torch.full((1, 1, 8, 8), 0.3)
+    queried: list[torch.Tensor] = []
+
+    def far_enough(q: torch.Tensor) -> bool:  # adversarial iff >= 5 pixels set to 1
+        queried.append(q)
+        return int((q == 1.0).sum()) >= 5
+
+    start: torch.Tensor | None
+    if search == "salt-and-pepper":
+        torch.manual_seed(3)
+        found = salt_and_pepper_candidates(far_enough, x, 80)
+        torch.manual_seed(3)
+        start = salt_and_pepper_start(far_enough, x, 80)
+    else:
+        found = bisection_candidates(far_enough, x, torch.Generator().manual_seed(3), draws=20)
+        start = bisection_start(far_enough, x, torch.Generator().manual_seed(3), draws=20)
+    assert len(found) >= 2 and start is not None and torch.equal(found[-1], start)
+    assert all(far_enough(q) for q in found)
+    # salt-and-pepper keeps ever closer points in L2; the bisection ever lower noise levels
+    # (here every noised position changes: x is neither 0 nor 1)
+    sizes = [_norm(x, q) if search == "salt-and-pepper" else float(pixel_l0(x, q)[0])
+             for q in found]
+    assert all(a > b for a, b in itertools.pairwise(sizes))
+
+
+def test_no_candidates_when_nothing_is_adversarial() -> None:
+    x = torch.rand(1, 1, 4, 4)
+    assert salt_and_pepper_candidates(lambda q: False, x, 10) == []
+    assert bisection_candidates(lambda q: False, x, torch.Generator().manual_seed(0), 3) == []
+    # an image that is adversarial already is its own only candidate
+    assert [torch.equal(q, x) for q in salt_and_pepper_candidates(lambda q: True, x, 10)] == [True]

@@ -68,3 +68,20 @@ def test_audited_oracle_counts_a_mismatch() -> None:
     assert (honest.audited, honest.mismatches) == (2, 0)
     assert (lying.audited, lying.mismatches) == (2, 2)
     assert honest.queries == 2 and honest.audit_forwards == 400
+
+
+def test_audited_oracle_audits_the_start_stand_in_and_counts_its_naive_cost() -> None:
+    defense = RandomizedAblation(KeptBrightnessModel(), k=8, n=200, batch_size=64)
+    keeps = sample_keep_masks(200, 64, 8, torch.Generator().manual_seed(1)).view(200, 8, 8)
+    x = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    audited = AuditedOracle(FixedOracle(defense, keeps, stop=EarlyStop(0, 0.05),
+                                        start_samples=50), 0, 0.05, 1)
+    oracles = audited.audited_oracles()
+    assert len(oracles) == 2 and oracles[1] is audited.start
+    assert audited.start is not None
+    audited(x)
+    audited.start(x)
+    audited.start(1.0 - x)
+    assert (audited.queries, audited.start.queries) == (1, 2)
+    assert (audited.naive_forwards, audited.start.naive_forwards) == (200, 100)
+    assert audited.start.audited == 2 and audited.start.mismatches == 0
