@@ -231,9 +231,10 @@ def _add_attack_options(p: argparse.ArgumentParser, restarts: int = _ATTACK.rest
     g.add_argument("--no-l2-search", dest="l2_binary_search", action="store_false",
                    help="skip Pointwise's L2 phase (the 10-step per-pixel binary search after the "
                         "reset phase). It only moves pixel values toward the clean image and "
-                        "rarely removes a pixel, but it makes most of the queries (about 90%% of "
-                        "the forward passes on ablation-k45 with fixed masks); foolbox's default "
-                        "and the paper's protocol run it (default: run it)")
+                        "rarely removes a pixel, but it makes most of the queries (on "
+                        "ablation-k45 at N = 10000 with fixed masks, 10.2 million forward passes "
+                        "per image with it, 2.8 million without); foolbox's default and the "
+                        "paper's protocol run it (default: run it)")
     g.add_argument("--mask-policy", choices=("fresh", "fixed"), default=mask_policy,
                    help="smoothed defenses: 'fresh' draws N new ablations on every query (the "
                         "paper's protocol); 'fixed' draws one set per image and restart and "

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Table 2's ablation row at the paper's N = 10,000 samples per query, on the same images with
 # both mask policies: fixed (one set of ablations per image and restart, evaluated
-# incrementally) and fresh (new ablations on every query, the paper's protocol). Every final
-# adversarial is re-checked with an independent fresh draw of N.
+# incrementally; its start search runs on 1,000 of the N masks, --start-n) and fresh (new
+# ablations on every query, the paper's protocol). Every final adversarial is re-checked with an
+# independent fresh draw of N.
 # Usage: BENCH_DATA_ROOT=/path/to/mnist bash benchmarks/table2_k45.sh [LIMIT [RESTARTS [RESULTS]]]
 # The issue asks for LIMIT >= 20; the fresh policy alone takes about half an hour per image and
 # restart here, so 10 restarts are days of CPU time (README, "Attacks"). Reruns resume: images
