@@ -242,7 +242,7 @@ def attack_perf(defense: SmoothedClassifier, test: Dataset, config: PerfConfig,
     seconds = statistics.mean(r["seconds"] for r in per_image)
     return {
         "attack_images": len(per_image), "restarts": config.restarts, "n": attack.n,
-        "start_point": attack.start_point, "start_n": attack.start_n,
+        "start_point": attack.start_point, "start_samples": attack.start_samples,
         "l2_binary_search": attack.l2_binary_search,
         "attack_forwards_naive": naive, "attack_forwards_incremental": incremental,
         "forward_reduction": naive / incremental,
@@ -294,9 +294,9 @@ def perf_table(result: dict[str, Any]) -> Table:
         ("decisions_identical", f"{attack['decisions_identical']} "
                                 f"({attack['audited_queries']} queries audited)"),
         ("attack start point", attack["start_point"] + (
-            f", searched on {attack['start_n']} of the {attack['n']} masks"
-            if attack.get("start_n", attack["n"]) < attack["n"] else "")),
-        ("attack L2 phase", "on" if attack.get("l2_binary_search", True) else "off"),
+            f", searched on {attack['start_samples']} of the {attack['n']} masks"
+            if attack["start_samples"] else "")),
+        ("attack L2 phase", "on" if attack["l2_binary_search"] else "off"),
         (f"attack_s_per_image ({attack['restarts']} restarts, N = {attack['n']})",
          f"{attack['attack_s_per_image']:.0f}"),
         ("projected 275 images x 10 restarts (fixed masks)",
