@@ -113,7 +113,12 @@ class InferenceModel:
             self.dtype = torch.float32
         else:
             self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-            self.module = model.eval() if precision == "fp32" else copy.deepcopy(model).eval()
+            self.module = copy.deepcopy(model).eval()
+            # in place: the same values without a fresh activation buffer per ReLU; big fresh
+            # buffers cost page faults (at batch 1,024, about a fifth of the forward time here)
+            for layer in self.module.modules():
+                if isinstance(layer, nn.ReLU):
+                    layer.inplace = True
             self.module.to(device=self.device, dtype=self.dtype)
             # channels_last: faster oneDNN convolutions, same arithmetic
             self.module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]

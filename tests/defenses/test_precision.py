@@ -56,6 +56,24 @@ def test_bf16_votes_agree_with_fp32_and_fp32_is_untouched() -> None:
     assert next(model.parameters()).dtype == torch.float32  # bf16 works on a copy
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_in_place_relus_give_the_models_logits_and_leave_it_alone(precision: str) -> None:
+    """InferenceModel runs its ReLUs in place (no fresh buffer per activation) on its own copy:
+    the logits are bitwise those of the same module with ordinary ReLUs, and the caller's model
+    keeps its out-of-place ReLUs (training needs them)."""
+    model = _model()
+    infer = InferenceModel(model, precision)  # type: ignore[arg-type]
+    relus = [m for m in infer.module.modules() if isinstance(m, nn.ReLU)]
+    assert relus and all(m.inplace for m in relus)
+    assert not any(m.inplace for m in model.modules() if isinstance(m, nn.ReLU))
+    plain = InferenceModel(model, precision)  # type: ignore[arg-type]
+    for m in plain.module.modules():
+        if isinstance(m, nn.ReLU):
+            m.inplace = False
+    inputs = _inputs(1024)
+    assert torch.equal(infer(inputs), plain(inputs))
+
+
 def test_int8_quantizes_with_calibration() -> None:
     model = _model()
     infer = InferenceModel(model, "int8", calibration=_inputs(256, seed=3))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from defenses.ablation_math import l0_radius, l0_radius_pairwise
@@ -111,3 +112,31 @@ def test_top_two_decides_shortcut_agrees_with_the_exact_test() -> None:
                 n_second = total - n_first
                 exact = top_two_pvalue(n_first, n_second) <= alpha
                 assert top_two_decides(n_first, n_second, alpha) == exact, (n_first, n_second)
+
+
+def test_top_two_decides_fast_pvalue_is_binomtests() -> None:
+    """The bdtr p-value of the fast path equals scipy's two-sided binomtest (to 1e-9 relative),
+    and decisions next to alpha, where it defers to binomtest, equal binomtest's."""
+    from scipy.special import bdtr
+    from scipy.stats import binomtest
+
+    rng = np.random.default_rng(0)
+    pairs = [(a, b) for a in range(40) for b in range(40)]
+    pairs += [(int(a), int(b)) for a, b in rng.integers(0, 10001, size=(300, 2))]
+    pairs += [(t // 2 + d, t - t // 2 - d) for t in rng.integers(1, 10001, size=150).tolist()
+              for d in (-40, -3, -1, 0, 1, 2, 25, 70) if t // 2 + d >= 0 and t - t // 2 - d >= 0]
+    for a, b in pairs:
+        if a + b == 0:
+            continue
+        exact = binomtest(a, a + b, 0.5).pvalue
+        fast = min(1.0, 2.0 * float(bdtr(min(a, b), a + b, 0.5)))
+        assert fast == pytest.approx(exact, rel=1e-9, abs=1e-300), (a, b)
+    for total in (20, 500, 10000):  # the runner-up counts on both sides of alpha's threshold
+        threshold = max(m for m in range(total // 2 + 1)
+                        if top_two_pvalue(total - m, m) <= 0.05)
+        for m in range(max(0, threshold - 3), threshold + 4):
+            exact = top_two_pvalue(total - m, m) <= 0.05
+            assert top_two_decides(total - m, m, 0.05) is exact
+            assert top_two_decides(m, total - m, 0.05) is exact
+    with pytest.raises(ValueError):
+        top_two_decides(-1, 3, 0.05)
