@@ -30,7 +30,12 @@ from attacks.base import AttackResult, RestartResult
 from attacks.foolbox_adapter import MisclassifiedOrAbstained, foolbox_model
 from attacks.l0 import pixel_l0
 from attacks.oracles import Oracle
-from attacks.start import bisection_candidates, salt_and_pepper_candidates
+from attacks.start import (
+    bisection_candidates,
+    bisection_start,
+    salt_and_pepper_candidates,
+    salt_and_pepper_start,
+)
 from bench.configs import AttackConfig
 from bench.seeding import seed_everything
 
@@ -39,16 +44,13 @@ __all__ = ["pointwise_attack"]
 log = logging.getLogger(__name__)
 
 
-def _candidates(model: fb.PyTorchModel, x: torch.Tensor, criterion: MisclassifiedOrAbstained,
-                config: AttackConfig, generator: torch.Generator) -> list[torch.Tensor]:
-    """The start search's adversarial points against ``model``, in the order found."""
+def _query(model: fb.PyTorchModel,
+           criterion: MisclassifiedOrAbstained) -> Callable[[torch.Tensor], bool]:
+    """One query of ``model``: is (1, C, H, W) adversarial under ``criterion``?"""
 
     def is_adversarial(q: torch.Tensor) -> bool:
         return bool(criterion(q, model(q)).all())
-
-    if config.start_point == "salt-and-pepper":
-        return salt_and_pepper_candidates(is_adversarial, x, config.init_steps)
-    return bisection_candidates(is_adversarial, x, generator, config.start_draws)
+    return is_adversarial
 
 
 def _start(model: fb.PyTorchModel, start_model: fb.PyTorchModel | None, x: torch.Tensor,
@@ -60,15 +62,19 @@ def _start(model: fb.PyTorchModel, start_model: fb.PyTorchModel | None, x: torch
 
     With a stand-in (``start_model``), the smallest of its points that ``model`` also calls
     adversarial; when none is, the search against ``model`` itself."""
+    salt_and_pepper = config.start_point == "salt-and-pepper"
+    query = _query(model, criterion)
     if start_model is not None:
-        for candidate in reversed(_candidates(start_model, x, criterion, config, generator)):
-            if bool(criterion(candidate, model(candidate)).all()):
+        stand_in = _query(start_model, criterion)
+        found = (salt_and_pepper_candidates(stand_in, x, config.init_steps) if salt_and_pepper
+                 else bisection_candidates(stand_in, x, generator, config.start_draws))
+        for candidate in reversed(found):
+            if query(candidate):
                 return candidate
         log.debug("no point of the start stand-in is adversarial: searching the full oracle")
-    found = _candidates(model, x, criterion, config, generator)
-    if found:
-        return found[-1]
-    return x if config.start_point == "salt-and-pepper" else None
+    if salt_and_pepper:
+        return salt_and_pepper_start(query, x, config.init_steps)
+    return bisection_start(query, x, generator, config.start_draws)
 
 
 def _attempt(model: fb.PyTorchModel, start_model: fb.PyTorchModel | None, x: torch.Tensor,

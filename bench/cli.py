@@ -184,6 +184,13 @@ def _attack_config(args: argparse.Namespace) -> AttackConfig:
                         mask_policy=args.mask_policy)
 
 
+def _search_config(args: argparse.Namespace) -> AttackConfig:
+    """bench perf's attack: the defaults, with the start search and L2 phase asked for."""
+    return AttackConfig(start_point=args.start_point, start_draws=args.start_draws,
+                        init_steps=args.init_steps, start_n=args.start_n,
+                        l2_binary_search=args.l2_binary_search)
+
+
 def _parallel(args: argparse.Namespace) -> bool:
     return getattr(args, "jobs", 1) > 1 or getattr(args, "backend", "local") == "dask"
 
@@ -300,9 +307,7 @@ def _perf_command(args: argparse.Namespace, device: torch.device) -> None:
                                                           config.certify_images, args.seed)
         bar.update()
         result["attack"] = perf.attack_perf(defense, splits.test, config,
-                                            AttackConfig(start_point=args.start_point,
-                                                         start_n=args.start_n,
-                                                         l2_binary_search=args.l2_binary_search),
+                                            _search_config(args),
                                             args.seed, on_restart=lambda _: bar.update())
         bar.update()
     table = perf.perf_table(result).markdown()

@@ -198,14 +198,8 @@ def _add_certify_options(p: argparse.ArgumentParser, n0: int = _CERT.n0,
                         f"(default: {_CERT.certificate})")
 
 
-def _add_attack_options(p: argparse.ArgumentParser, restarts: int = _ATTACK.restarts,
-                        mask_policy: str = _ATTACK.mask_policy) -> None:
-    g = p.add_argument_group("attack")
-    g.add_argument("--attack", default="pointwise",
-                   help=f"attack name: {', '.join(ATTACKS)} (default: pointwise)")
-    g.add_argument("--restarts", type=_positive_int, default=restarts,
-                   help=f"independent runs per image; the smallest L0 is kept (default: "
-                        f"{restarts}; the paper's is {_ATTACK.restarts})")
+def _add_search_options(g: argparse._ArgumentGroup) -> None:
+    """Pointwise's start search and L2 phase (bench attack, run and perf)."""
     g.add_argument("--start-point", choices=get_args(StartPoint),
                    default=_ATTACK.start_point,
                    help="how each restart finds Pointwise's starting point: foolbox's "
@@ -235,6 +229,17 @@ def _add_attack_options(p: argparse.ArgumentParser, restarts: int = _ATTACK.rest
                         "ablation-k45 at N = 10000 with fixed masks, 10.2 million forward passes "
                         "per image with it, 2.8 million without); foolbox's default and the "
                         "paper's protocol run it (default: run it)")
+
+
+def _add_attack_options(p: argparse.ArgumentParser, restarts: int = _ATTACK.restarts,
+                        mask_policy: str = _ATTACK.mask_policy) -> None:
+    g = p.add_argument_group("attack")
+    g.add_argument("--attack", default="pointwise",
+                   help=f"attack name: {', '.join(ATTACKS)} (default: pointwise)")
+    g.add_argument("--restarts", type=_positive_int, default=restarts,
+                   help=f"independent runs per image; the smallest L0 is kept (default: "
+                        f"{restarts}; the paper's is {_ATTACK.restarts})")
+    _add_search_options(g)
     g.add_argument("--mask-policy", choices=("fresh", "fixed"), default=mask_policy,
                    help="smoothed defenses: 'fresh' draws N new ablations on every query (the "
                         "paper's protocol); 'fixed' draws one set per image and restart and "
@@ -336,15 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Pointwise restarts per image (default: 10, quick: 1)")
     p.add_argument("--n", type=_positive_int, default=None,
                    help="ablations per attack query (default: 10000)")
-    p.add_argument("--start-point", choices=get_args(StartPoint),
-                   default=_ATTACK.start_point,
-                   help=f"Pointwise's start search (default: {_ATTACK.start_point}, "
-                        f"{_ATTACK.init_steps} steps; see bench attack --help)")
-    p.add_argument("--start-n", type=_positive_int, default=_ATTACK.start_n,
-                   help="masks per start-search query (default: "
-                        f"{_ATTACK.start_n}; see bench attack --help)")
-    p.add_argument("--no-l2-search", dest="l2_binary_search", action="store_false",
-                   help="skip Pointwise's L2 phase (see bench attack --help)")
+    _add_search_options(p.add_argument_group("attack start and L2 phase (as in bench attack)"))
     p.add_argument("--certify-images", type=_positive_int, default=None,
                    help="test images certified for seconds per image (default: 10, quick: 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of masks and attack (default: 0)")

@@ -242,7 +242,8 @@ def attack_perf(defense: SmoothedClassifier, test: Dataset, config: PerfConfig,
     seconds = statistics.mean(r["seconds"] for r in per_image)
     return {
         "attack_images": len(per_image), "restarts": config.restarts, "n": attack.n,
-        "start_point": attack.start_point, "start_samples": attack.start_samples,
+        "start_point": attack.start_point, "init_steps": attack.init_steps,
+        "start_draws": attack.start_draws, "start_samples": attack.start_samples,
         "l2_binary_search": attack.l2_binary_search,
         "attack_forwards_naive": naive, "attack_forwards_incremental": incremental,
         "forward_reduction": naive / incremental,
@@ -273,6 +274,15 @@ def machine() -> dict[str, Any]:
             if torch.cuda.is_available() else None, "python": platform.python_version()}
 
 
+def _search_size(attack: dict[str, Any]) -> str:
+    """ (100 steps) or (30 draws); nothing for a perf.json from before the fields existed."""
+    if attack["start_point"] == "salt-and-pepper" and "init_steps" in attack:
+        return f" ({attack['init_steps']} steps)"
+    if attack["start_point"] == "bisection" and "start_draws" in attack:
+        return f" ({attack['start_draws']} draws)"
+    return ""
+
+
 def perf_table(result: dict[str, Any]) -> Table:
     """The figures of one ``bench perf`` run as a two-column table (metric, value)."""
     rows: list[tuple[str, str]] = [
@@ -293,7 +303,7 @@ def perf_table(result: dict[str, Any]) -> Table:
         ("forward reduction", f"{attack['forward_reduction']:.1f}x"),
         ("decisions_identical", f"{attack['decisions_identical']} "
                                 f"({attack['audited_queries']} queries audited)"),
-        ("attack start point", attack["start_point"] + (
+        ("attack start point", attack["start_point"] + _search_size(attack) + (
             f", searched on {attack['start_samples']} of the {attack['n']} masks"
             if attack["start_samples"] else "")),
         ("attack L2 phase", "on" if attack["l2_binary_search"] else "off"),

@@ -27,7 +27,7 @@ def test_perf_quick_writes_every_figure(models: Path, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "perf"
     assert main(["perf", "--quick", "--models", str(models), "--n", "200", "--restarts", "1",
-                 "--certify-images", "1", "--out", str(out)]) == 0
+                 "--certify-images", "1", "--init-steps", "20", "--out", str(out)]) == 0
     result = json.loads((out / "perf.json").read_text())
     assert set(result["matmul_gflops"]) == {"fp32", "bf16"}
     assert set(result["forwards"]) == {"fp32", "bf16", "int8"}
@@ -38,7 +38,9 @@ def test_perf_quick_writes_every_figure(models: Path, tmp_path: Path,
     assert attack["decisions_identical"] is True
     assert attack["attack_forwards_naive"] > attack["attack_forwards_incremental"] > 0
     assert attack["per_image"][0]["queries"] > 0
-    assert "attack_forwards_incremental" in (out / "perf.md").read_text()
+    assert attack["init_steps"] == 20  # the start search asked for, as bench attack takes it
+    table = (out / "perf.md").read_text()
+    assert "attack_forwards_incremental" in table and "salt-and-pepper (20 steps)" in table
     assert "forward reduction" in capsys.readouterr().out
 
 
