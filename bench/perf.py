@@ -275,7 +275,8 @@ def machine() -> dict[str, Any]:
 
 
 def _search_size(attack: dict[str, Any]) -> str:
-    """ (100 steps) or (30 draws); nothing for a perf.json from before the fields existed."""
+    """The start search's size for the table, e.g. " (100 steps)" or " (30 draws)"; "" for a
+    perf.json from before the fields existed."""
     if attack["start_point"] == "salt-and-pepper" and "init_steps" in attack:
         return f" ({attack['init_steps']} steps)"
     if attack["start_point"] == "bisection" and "start_draws" in attack:
