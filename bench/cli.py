@@ -176,19 +176,17 @@ def _certify(defense: SmoothedClassifier | Undefended, job: CertifyJob,
     return records
 
 
-def _attack_config(args: argparse.Namespace) -> AttackConfig:
-    return AttackConfig(attack=resolve_attack(args.attack), restarts=args.restarts,
-                        start_point=args.start_point, start_draws=args.start_draws,
-                        init_steps=args.init_steps, start_n=args.start_n,
-                        l2_binary_search=args.l2_binary_search, n=args.n, alpha=args.alpha,
-                        mask_policy=args.mask_policy)
-
-
 def _search_config(args: argparse.Namespace) -> AttackConfig:
-    """bench perf's attack: the defaults, with the start search and L2 phase asked for."""
+    """The default attack with the start search and L2 phase asked for (bench perf's attack)."""
     return AttackConfig(start_point=args.start_point, start_draws=args.start_draws,
                         init_steps=args.init_steps, start_n=args.start_n,
                         l2_binary_search=args.l2_binary_search)
+
+
+def _attack_config(args: argparse.Namespace) -> AttackConfig:
+    return dataclasses.replace(_search_config(args), attack=resolve_attack(args.attack),
+                               restarts=args.restarts, n=args.n, alpha=args.alpha,
+                               mask_policy=args.mask_policy)
 
 
 def _parallel(args: argparse.Namespace) -> bool:

@@ -96,6 +96,13 @@ def _check_votes(n_first: int, n_second: int) -> None:
         raise ValueError(f"vote counts must be >= 0, got {n_first}, {n_second}")
 
 
+def _bdtr_pvalue(n_first: int, n_second: int) -> float:
+    """PREDICT's two-sided p-value as 2 P(X <= min(n_first, n_second)), capped at 1, for
+    X ~ Binomial(n_first + n_second, 1/2): binomtest's, about 300 times faster."""
+    _check_votes(n_first, n_second)
+    return min(1.0, 2.0 * float(bdtr(min(n_first, n_second), n_first + n_second, 0.5)))
+
+
 @lru_cache(maxsize=65536)
 def top_two_pvalue(n_first: int, n_second: int) -> float:
     """Two-sided exact binomial p-value of PREDICT: n_first successes in n_first + n_second trials.
@@ -127,8 +134,7 @@ def top_two_decides(n_first: int, n_second: int, alpha: float) -> bool:
     """
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    _check_votes(n_first, n_second)
-    fast = min(1.0, 2.0 * float(bdtr(min(n_first, n_second), n_first + n_second, 0.5)))
+    fast = _bdtr_pvalue(n_first, n_second)
     if abs(fast - alpha) > 1e-6 * alpha:
         return fast <= alpha
     return top_two_pvalue(n_first, n_second) <= alpha
