@@ -6,7 +6,14 @@ import argparse
 from pathlib import Path
 from typing import get_args
 
-from bench.configs import AttackConfig, CertifyConfig, StartPoint, TrainConfig, TrainPrecision
+from bench.configs import (
+    DEFAULT_PRECISION,
+    AttackConfig,
+    CertifyConfig,
+    StartPoint,
+    TrainConfig,
+    TrainPrecision,
+)
 from bench.registry import ATTACKS, default_train
 from defenses.precision import PRECISIONS
 
@@ -95,8 +102,9 @@ def _global_options() -> argparse.ArgumentParser:
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=_positive_int, default=None,
-                   help=f"training epochs (default: the defense's recipe, {_TRAIN.epochs} for "
-                        f"smoothed defenses, {default_train('cnn').epochs} for cnn)")
+                   help=f"training epochs (default: the defense's recipe; on this machine "
+                        f"{_TRAIN.epochs} for smoothed defenses (64 in bf16 where the CPU has "
+                        f"native bf16, else 24 in fp32), {default_train('cnn').epochs} for cnn)")
     g.add_argument("--batch-size", type=_positive_int, default=_TRAIN.batch_size,
                    help=f"training minibatch (default: {_TRAIN.batch_size})")
     g.add_argument("--lr", type=_positive_float, default=_TRAIN.lr,
@@ -126,8 +134,9 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--train-precision", choices=get_args(TrainPrecision), default=None,
                    help="arithmetic of the training steps: fp32, or bf16 autocast (weights, "
                         "optimizer and loss stay fp32; about 1.8x the images/s on a CPU with "
-                        f"AVX-512 bf16) (default: the defense's recipe, {_TRAIN.precision} for "
-                        f"smoothed defenses, {default_train('cnn').precision} for cnn)")
+                        "native bf16, 12x slower than fp32 on one without) (default: the "
+                        f"defense's recipe, on this machine {_TRAIN.precision} for smoothed "
+                        f"defenses, {default_train('cnn').precision} for cnn)")
     g.add_argument("--train-seed", type=int, default=_TRAIN.seed,
                    help=f"seed of initialisation, shuffling and training masks "
                         f"(default: {_TRAIN.seed})")
@@ -158,8 +167,10 @@ def _add_sample_options(p: argparse.ArgumentParser, limit: int, n: int) -> None:
     g.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="the base classifier's arithmetic, recorded with every result: fp32, "
                         "bf16, or int8 (static quantization calibrated on 1,024 noised training "
-                        "images) (default: the defense's own: bf16 for smoothed defenses, 2.3x "
-                        "fp32's speed here; fp32 for cnn; README \"Performance\")")
+                        "images) (default: the defense's own: for smoothed defenses bf16 where "
+                        "the CPU has native bf16 (AVX-512 BF16 or AMX; 2.9x fp32's speed there), "
+                        f"else fp32, here {DEFAULT_PRECISION}; fp32 for cnn; README "
+                        "\"Performance\")")
     g.add_argument("--forward-batch", type=_positive_int, default=_CERT.batch_size,
                    help=f"base-classifier forward batch; speed only (default: {_CERT.batch_size})")
 

@@ -14,9 +14,11 @@ from enum import Enum
 from typing import Any, Literal
 
 from defenses.encodings import Encoding
-from defenses.precision import Precision
+from defenses.precision import Precision, fast_precision
 
 __all__ = [
+    "DEFAULT_EPOCHS",
+    "DEFAULT_PRECISION",
     "AblationConfig",
     "AttackConfig",
     "CertifyConfig",
@@ -37,6 +39,15 @@ TrainPrecision = Literal["fp32", "bf16"]
 Init = Literal["kaiming", "pytorch"]
 MaskPolicy = Literal["fresh", "fixed"]
 StartPoint = Literal["bisection", "salt-and-pepper"]
+
+# Smoothed defenses infer, and train their steps, in bf16 where this machine's CPU runs it natively
+# (AVX-512 BF16 or AMX: 2.9x fp32's forwards/s, 1.8x its training images/s); elsewhere bf16 is
+# emulated, 7x slower than fp32 for inference and 12x for training on a 2-core AVX2 EPYC, so
+# there the default is fp32 (README "Performance"). Every record names the precision it used.
+DEFAULT_PRECISION: Literal["fp32", "bf16"] = fast_precision("cpu")
+# Training epochs that fit the 20-minute budget on a 2-core CPU in that precision: 64 bf16 epochs
+# took 19.7 min on an AVX-512-bf16 CPU, 24 fp32 epochs 17.7 min on the AVX2 EPYC.
+DEFAULT_EPOCHS = 64 if DEFAULT_PRECISION == "bf16" else 24
 
 
 class _PixelPositions:
@@ -62,8 +73,8 @@ class AblationConfig(_PixelPositions):
         image_shape: (C, H, W) of the dataset's images; d = H * W.
         num_classes: number of classes.
         precision: the base classifier's arithmetic at inference (training has its own,
-            ``TrainConfig.precision``): bf16 by default, 2.3x fp32's throughput here (README
-            "Performance").
+            ``TrainConfig.precision``): ``DEFAULT_PRECISION``, bf16 where the CPU has native
+            bf16 (2.9x fp32's throughput there), else fp32 (README "Performance").
     """
 
     name: str
@@ -73,7 +84,7 @@ class AblationConfig(_PixelPositions):
     architecture: str = "mnist-cnn"
     image_shape: tuple[int, int, int] = (1, 28, 28)
     num_classes: int = 10
-    precision: Precision = "bf16"
+    precision: Precision = DEFAULT_PRECISION
     kind: Literal["ablation"] = "ablation"
 
     @property
@@ -119,7 +130,7 @@ class LeeConfig(_PixelPositions):
         architecture: base-classifier architecture name (``defenses.models.ARCHITECTURES``).
         image_shape: (C, H, W) of the dataset's images.
         num_classes: number of classes.
-        precision: the base classifier's arithmetic at inference (bf16 by default).
+        precision: the base classifier's arithmetic at inference (``DEFAULT_PRECISION``).
     """
 
     name: str
@@ -128,7 +139,7 @@ class LeeConfig(_PixelPositions):
     architecture: str = "mnist-cnn"
     image_shape: tuple[int, int, int] = (1, 28, 28)
     num_classes: int = 10
-    precision: Precision = "bf16"
+    precision: Precision = DEFAULT_PRECISION
     kind: Literal["lee"] = "lee"
 
     @property
@@ -147,8 +158,9 @@ class TrainConfig:
     minibatch, PyTorch's default initialisation). 400 epochs do not fit a 2-core CPU; the default
     here is chosen to fit 20 minutes: an independent mask per training image, Kaiming (He)
     initialisation (PyTorch's default leaves this net nearly constant for its first epoch), Adam
-    with one warmup epoch and cosine decay to zero, and bf16 autocast steps, which run 64 epochs
-    in the time fp32 runs about 35 (README, "Training").
+    with one warmup epoch and cosine decay to zero, and bf16 autocast steps where the CPU has
+    native bf16, which run 64 epochs in the time fp32 runs about 35 (README, "Training"); on a CPU
+    without, fp32 steps for 24 epochs (``DEFAULT_PRECISION``, ``DEFAULT_EPOCHS``).
 
     Attributes:
         optimizer: "sgd" (momentum, optionally Nesterov) or "adam" (lr is Adam's step size).
@@ -160,10 +172,10 @@ class TrainConfig:
         entropy: weight of its entropy term.
         precision: arithmetic of the training steps: "fp32", or "bf16" (``torch.autocast``:
             convolutions and matmuls in bf16, weights, optimizer state and loss in fp32), about
-            1.8x fp32's images/s on this CPU.
+            1.8x fp32's images/s on a CPU with native bf16 and 12x slower on one without.
     """
 
-    epochs: int = 64
+    epochs: int = DEFAULT_EPOCHS
     batch_size: int = 128
     optimizer: Optimizer = "adam"
     lr: float = 2e-3
@@ -176,7 +188,7 @@ class TrainConfig:
     copies: int = 1
     consistency: float = 0.0
     entropy: float = 0.0
-    precision: TrainPrecision = "bf16"
+    precision: TrainPrecision = DEFAULT_PRECISION
     seed: int = 0
 
 

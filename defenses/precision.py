@@ -3,10 +3,12 @@
 Precision is part of the base classifier's definition. A smoothed classifier's certificate holds
 for whichever fixed base classifier votes, so bench uses one precision for evaluation,
 certification, prediction and attack, and records it in the defense config. The choice is made by
-measurement (``bench perf``, README "Performance"): on this 2-core AVX-512-bf16 CPU, bf16 runs
-the paper's MNIST CNN at about 19,500 forwards/s (2.9x fp32) and agrees with fp32 on 99.87% of
-ablation votes, with the same smoothed accuracy on 1,000 test images, so it is the default; fp32
-and int8 stay available.
+measurement (``bench perf``, README "Performance"): on a 2-core AVX-512-bf16 CPU, bf16 runs the
+paper's MNIST CNN at about 19,500 forwards/s (2.9x fp32) and agrees with fp32 on 99.87% of
+ablation votes, with the same smoothed accuracy on 1,000 test images, so it is the default there.
+A CPU without native bf16 (AVX-512 BF16 or AMX) emulates it: on a 2-core AVX2 EPYC, bf16 ran
+about 900 forwards/s against fp32's 6,000, so there the default is fp32 (``fast_precision``).
+fp32 and int8 stay available everywhere.
 
 ``InferenceModel`` also makes each input's logits independent of the batch it is evaluated in
 (bitwise, tested): MKL and oneDNN pick other kernels, with another summation order, for batches
@@ -24,12 +26,34 @@ from typing import Literal
 import torch
 from torch import nn
 
-__all__ = ["PRECISIONS", "InferenceModel", "Precision", "quantize_int8"]
+__all__ = ["PRECISIONS", "InferenceModel", "Precision", "fast_precision", "native_bf16",
+           "quantize_int8"]
 
 Precision = Literal["fp32", "bf16", "int8"]
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "int8")
 # MKL and oneDNN pick other kernels (another summation order) for batches below about 12 rows
 _MIN_ROWS = 16
+
+
+def native_bf16(device: torch.device | str = "cpu") -> bool:
+    """Whether ``device`` runs bf16 convolutions and matmuls in hardware.
+
+    CUDA: ``torch.cuda.is_bf16_supported()``. CPU: AVX-512 BF16 or AMX tiles, as torch's CPU
+    feature detection reports them; without either, oneDNN emulates bf16 several times slower
+    than fp32.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and bool(torch.cuda.is_bf16_supported())
+    cpu = torch.cpu
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
+def fast_precision(device: torch.device | str = "cpu") -> Literal["fp32", "bf16"]:
+    """The default inference precision of smoothed defenses on ``device``: bf16 where it is
+    native, else fp32 (emulated bf16 is slower than fp32)."""
+    return "bf16" if native_bf16(device) else "fp32"
 
 
 class _Quantized(nn.Module):

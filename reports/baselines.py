@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from bench.store import CertifyRecord
 from defenses.ablation_math import l0_radius_pairwise
 from defenses.stats import simultaneous_bounds
-from reports.tables import CertifySummary, registry_name
+from reports.tables import CertifySummary, registry_name, shown_defense
 from reports.tabular import Table
 
 __all__ = [
@@ -170,7 +170,7 @@ def summarize_pairwise_gain(records: Sequence[CertifyRecord], max_rho: int = 12)
     gains = [b - a for a, b in zip(paper, pairwise, strict=True) if a >= 0]
     n = len(records)
     return PairwiseGain(
-        defense=records[0].defense,
+        defense=shown_defense(records[0].defense, records[0].config),
         images=n,
         median_paper=_median(paper),
         median_pairwise=_median(pairwise),

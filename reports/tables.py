@@ -17,7 +17,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench.configs import AblationConfig, LeeConfig, UndefendedConfig
+from bench.configs import UndefendedConfig
 from bench.store import AttackRecord, CertifyRecord
 from reports.paper import TABLE1, TABLE2
 from reports.tabular import Table
@@ -38,8 +38,10 @@ __all__ = [
 ]
 
 
-_DEFAULT_PRECISION = {"ablation": AblationConfig.precision, "lee": LeeConfig.precision,
-                      "undefended": UndefendedConfig.precision}
+# the precision a table leaves unsaid: bf16 for smoothed defenses (their default on a CPU with
+# native bf16; fp32 results, the default elsewhere, are labelled so tables from different machines
+# never look alike), fp32 for the undefended one
+_DEFAULT_PRECISION = {"ablation": "bf16", "lee": "bf16", "undefended": UndefendedConfig.precision}
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class CertifySummary:
 
 def shown_defense(defense: str, config_json: str) -> str:
     """The defense's name as tables show it: with its precision in brackets when that is not the
-    kind's default (bf16 for smoothed defenses, fp32 for the undefended one; records from before
+    kind's reference (bf16 for smoothed defenses, fp32 for the undefended one; records from before
     precision was recorded ran in fp32)."""
     try:
         config = json.loads(config_json).get("defense")

@@ -73,3 +73,11 @@ class KeptBrightnessModel(nn.Module):
         kept = (value + inverse).sum(1).clamp(min=1.0)
         mean = value.sum(1) / kept
         return torch.stack([mean, torch.full_like(mean, self.threshold)], dim=1)
+
+
+def shown(name: str) -> str:
+    """How tables label a smoothed defense run in this machine's default precision (tables name
+    every precision but bf16, ``reports.tables.shown_defense``)."""
+    from bench.configs import DEFAULT_PRECISION
+
+    return name if DEFAULT_PRECISION == "bf16" else f"{name} ({DEFAULT_PRECISION})"

@@ -11,6 +11,7 @@ import pytest
 
 from bench.cli import main
 from bench.store import ResultStore
+from tests.conftest import shown
 
 TINY_CNN = ["--epochs", "1", "--train-limit", "3000"]
 TINY_ABLATION = ["--epochs", "1", "--train-limit", "600"]
@@ -84,8 +85,8 @@ def test_run_trains_certifies_and_attacks(workdir: Path,
     assert main(["run", "--defense", "ablation-k45", *_args(workdir, "--limit", "2", "--n", "60",
                  "--n0", "20", "--restarts", "1", "--init-steps", "10"), *TINY_ABLATION]) == 0
     out = capsys.readouterr().out
-    assert "| ablation-k45 | 2 | 20 | 60 |" in out  # Table 1 row of the same images
-    assert "| ablation-k45 | pointwise | 2 |" in out
+    assert f"| {shown('ablation-k45')} | 2 | 20 | 60 |" in out  # Table 1 row of the same images
+    assert f"| {shown('ablation-k45')} | pointwise | 2 |" in out
     assert "--limit 275 --n 10000" in out  # how to run the paper's protocol
 
 

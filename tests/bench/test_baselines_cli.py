@@ -12,6 +12,7 @@ from bench.cli import main
 from bench.store import ResultStore
 from defenses.lee_math import lee_l0_radius
 from defenses.stats import clopper_pearson_lower
+from tests.conftest import shown
 
 TINY_TRAIN = ["--epochs", "1", "--train-limit", "300"]
 TINY_CERT = ["--limit", "4", "--n0", "20", "--n", "200"]
@@ -48,7 +49,8 @@ def test_mean_null_and_lee_certify(workdir: Path, capsys: pytest.CaptureFixture[
     assert _certify(workdir, "ablation-mean-k45") == 0
     assert _certify(workdir, "lee-kappa0.2") == 0
     out = capsys.readouterr().out
-    assert "| ablation-mean-k45 | 4 |" in out and "| lee-kappa0.2 | 4 |" in out
+    assert f"| {shown('ablation-mean-k45')} | 4 |" in out
+    assert f"| {shown('lee-kappa0.2')} | 4 |" in out
     with ResultStore(workdir / "r.sqlite") as store:
         lee = [r for r in store.records() if r.defense == "lee-kappa0.2"]
     assert len(lee) == 4 and {r.certificate for r in lee} == {"lee"}
@@ -74,14 +76,15 @@ def test_compare_prints_tables_7_and_8_and_the_pairwise_gain(
         workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _compare(workdir, "table7", "--defenses", "lee-kappa0.2,ablation-k45") == 0
     out = capsys.readouterr().out
-    assert "Table 7" in out and "| lee-kappa0.2 | 4 | 20 | 200 |" in out
+    assert "Table 7" in out and f"| {shown('lee-kappa0.2')} | 4 | 20 | 200 |" in out
     assert _compare(workdir, "table8") == 0  # default defenses: ablation-k45, ablation-mean-k45
     out = capsys.readouterr().out
-    assert "| ablation-mean-k45 | mean | 4 |" in out
-    assert "| ablation-k45 | multichannel | 4 |" in out
+    assert f"| {shown('ablation-mean-k45')} | mean | 4 |" in out
+    assert f"| {shown('ablation-k45')} | multichannel | 4 |" in out
     assert _compare(workdir, "pairwise") == 0
     out = capsys.readouterr().out
-    assert "| ablation-k45 | pairwise | 4 |" in out and "| ablation-k45 | levine-feizi | 4 |" in out
+    assert f"| {shown('ablation-k45')} | pairwise | 4 |" in out
+    assert f"| {shown('ablation-k45')} | levine-feizi | 4 |" in out
 
 
 def test_compare_pairwise_refuses_lee(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -25,6 +25,7 @@ from bench.registry import resolve_defense
 from bench.runner import same_recipe, train_defense
 from bench.store import ResultStore
 from bench.training import TrainState
+from tests.conftest import shown
 
 TINY_TRAIN = ["--epochs", "1", "--train-limit", "600"]
 TINY_CERT = ["--limit", "6", "--n0", "20", "--n", "100"]
@@ -62,7 +63,7 @@ def test_certify_prints_table_and_resumes(workdir: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["certify", "--defense", "ablation-k45", *_args(workdir), *TINY_CERT]) == 0
     out = capsys.readouterr().out
-    assert "| ablation-k45 | 6 | 20 | 100 | 0.05 |" in out
+    assert f"| {shown('ablation-k45')} | 6 | 20 | 100 | 0.05 |" in out
     assert "rho=11" in out
     with ResultStore(workdir / "r.sqlite") as store:
         first = store.records()

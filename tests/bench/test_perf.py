@@ -10,6 +10,7 @@ import torch
 
 from attacks.oracles import EarlyStop, FixedOracle
 from bench.cli import main
+from bench.configs import DEFAULT_PRECISION
 from bench.perf import AuditedOracle
 from defenses.ablation import RandomizedAblation
 from defenses.masks import sample_keep_masks
@@ -33,7 +34,11 @@ def test_perf_quick_writes_every_figure(models: Path, tmp_path: Path,
     assert set(result["forwards"]) == {"fp32", "bf16", "int8"}
     assert result["forwards"]["fp32"]["vote_agreement_with_fp32"] == 1.0
     assert all(row["forwards_per_s"] > 0 for row in result["forwards"].values())
-    assert result["precision"] == "bf16" and result["certify_s_per_image"] > 0
+    assert result["precision"] == DEFAULT_PRECISION and result["certify_s_per_image"] > 0
+    # emulated bf16 (no AVX-512 BF16 or AMX) is measured on fewer inputs and says so
+    native = result["machine"]["native_bf16"]
+    assert native is (DEFAULT_PRECISION == "bf16")
+    assert result["forwards"]["bf16"].get("emulated", False) is not native
     attack = result["attack"]
     assert attack["decisions_identical"] is True
     assert attack["attack_forwards_naive"] > attack["attack_forwards_incremental"] > 0

@@ -10,7 +10,7 @@ from defenses.ablation import RandomizedAblation
 from defenses.encodings import Encoding, encode
 from defenses.masks import sample_keep_masks
 from defenses.models import mnist_cnn
-from defenses.precision import InferenceModel
+from defenses.precision import InferenceModel, fast_precision, native_bf16
 from defenses.undefended import Undefended
 
 
@@ -120,3 +120,23 @@ def test_an_int8_defense_calibrates_on_noised_training_images() -> None:
     assert torch.equal(votes[0], votes[1])  # the calibration draw is fixed
     fp32 = RandomizedAblation(model, 45, n=300).mask_votes(x, keeps)
     assert (votes[0] == fp32).float().mean() > 0.8
+
+
+@pytest.mark.parametrize(("avx512_bf16", "amx", "expected"),
+                         [(True, False, "bf16"), (False, True, "bf16"), (False, False, "fp32")])
+def test_default_precision_is_bf16_only_where_the_cpu_has_it(
+        monkeypatch: pytest.MonkeyPatch, avx512_bf16: bool, amx: bool, expected: str) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert native_bf16("cpu") is (expected == "bf16")
+    assert fast_precision("cpu") == expected
+
+
+def test_default_configs_follow_this_cpu() -> None:
+    from bench.configs import DEFAULT_EPOCHS, AblationConfig, LeeConfig, TrainConfig
+
+    expected = "bf16" if native_bf16("cpu") else "fp32"
+    assert AblationConfig("ablation-k45", 45).precision == expected
+    assert LeeConfig("lee-kappa0.3", 0.3).precision == expected
+    assert TrainConfig().precision == expected
+    assert TrainConfig().epochs == DEFAULT_EPOCHS == (64 if expected == "bf16" else 24)

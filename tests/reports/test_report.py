@@ -23,6 +23,7 @@ from reports.joined import (
 )
 from reports.writer import write_report
 from tests.bench.test_store import attack_record, record
+from tests.conftest import shown
 
 RADII = [5, 7, -1, 9, 2]  # lower median of sorted [-1, 2, 5, 7, 9] = 5
 L0 = [12.0, 6.0, 0.0, math.inf, 3.0]  # image 1: 6 <= 7 and image 4: 3 > 2; image 2 is clean-wrong
@@ -72,11 +73,12 @@ def test_report_files_medians_audit_and_idempotence(tmp_path: Path) -> None:
     assert {"index.md", "table1.md", "table1.csv", "table2.csv", "table7.csv", "joined.csv",
             "audit.csv", "robustness.png", "scatter.png", "certified_accuracy.csv"} <= set(first)
     table1 = (out / "table1.md").read_text()
-    assert "| ablation-k45 | 5 |" in table1 and "| 5 (5) |" in table1
+    assert f"| {shown('ablation-k45')} | 5 |" in table1 and "| 5 (5) |" in table1
     assert "96.72% (0.45%)" in table1  # the paper beside ours
     # radii 5, 7, -1, 9, 2: certified accuracy 80% at rho 0..2, 60% at 3..5, 40% at 6, 7
     accuracy = (out / "certified_accuracy.csv").read_text().splitlines()
-    assert accuracy[1].startswith("ablation-k45,80.0,80.0,80.0,60.0,60.0,60.0,40.0,40.0,20.0")
+    assert accuracy[1].startswith(
+        f"{shown('ablation-k45')},80.0,80.0,80.0,60.0,60.0,60.0,40.0,40.0,20.0")
     index = (out / "index.md").read_text()
     assert "Violations found: **1**" in index and "1: 7 >= 6" in index
     assert "(robustness.png)" in index and "(table7.csv)" in index

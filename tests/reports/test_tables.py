@@ -87,7 +87,8 @@ def test_a_non_default_precision_is_shown_beside_the_defense() -> None:
     from bench.registry import resolve_defense
     from reports.tables import shown_defense
 
-    bf16 = _json.dumps({"defense": config_dict(resolve_defense("ablation-k45"))})
+    bf16 = _json.dumps({"defense": {**config_dict(resolve_defense("ablation-k45")),
+                                    "precision": "bf16"}})
     int8 = _json.dumps({"defense": {**_json.loads(bf16)["defense"], "precision": "int8"}})
     old = _json.dumps({"defense": {k: v for k, v in _json.loads(bf16)["defense"].items()
                                    if k != "precision"}})
