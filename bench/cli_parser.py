@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import get_args
 
 from bench.configs import (
+    BF16_EPOCHS,
     DEFAULT_PRECISION,
+    FP32_EPOCHS,
     AttackConfig,
     CertifyConfig,
     StartPoint,
@@ -103,8 +105,9 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=_positive_int, default=None,
                    help=f"training epochs (default: the defense's recipe; on this machine "
-                        f"{_TRAIN.epochs} for smoothed defenses (64 in bf16 where the CPU has "
-                        f"native bf16, else 24 in fp32), {default_train('cnn').epochs} for cnn)")
+                        f"{_TRAIN.epochs} for smoothed defenses ({BF16_EPOCHS} in bf16 where the "
+                        f"CPU has native bf16, else {FP32_EPOCHS} in fp32), "
+                        f"{default_train('cnn').epochs} for cnn)")
     g.add_argument("--batch-size", type=_positive_int, default=_TRAIN.batch_size,
                    help=f"training minibatch (default: {_TRAIN.batch_size})")
     g.add_argument("--lr", type=_positive_float, default=_TRAIN.lr,
