@@ -86,6 +86,8 @@ def _train_config(config: DefenseConfig, args: argparse.Namespace) -> TrainConfi
     if args.consistency < 0 or args.entropy < 0:
         raise InputError(f"--consistency and --entropy must be >= 0, got {args.consistency} "
                          f"and {args.entropy}")
+    if not 0 <= args.ema < 1:
+        raise InputError(f"--ema must be in [0, 1), got {args.ema}")
     if (args.consistency > 0 or args.entropy > 0) and args.copies < 2:
         raise InputError("--consistency and --entropy compare several ablations of an image: "
                          "they need --copies >= 2")
@@ -100,7 +102,7 @@ def _train_config(config: DefenseConfig, args: argparse.Namespace) -> TrainConfi
     return TrainConfig(epochs=epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                        lr=args.lr, weight_decay=args.weight_decay, init=args.init,
                        mask_sharing=args.mask_sharing, copies=args.copies,
-                       consistency=args.consistency, entropy=args.entropy,
+                       consistency=args.consistency, entropy=args.entropy, ema=args.ema,
                        precision=precision, seed=args.train_seed)
 
 

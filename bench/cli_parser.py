@@ -134,6 +134,10 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--entropy", type=float, default=_TRAIN.entropy,
                    help="weight of the entropy of the mean prediction over the copies "
                         f"(default: {_TRAIN.entropy:g})")
+    g.add_argument("--ema", type=float, default=_TRAIN.ema,
+                   help="decay (0 <= EMA < 1) of a moving average of the weights, updated after "
+                        "every step; the saved classifier is the average, 0 turns it off (e.g. "
+                        f"0.999 averages about the last 1,000 steps) (default: {_TRAIN.ema:g})")
     g.add_argument("--train-precision", choices=get_args(TrainPrecision), default=None,
                    help="arithmetic of the training steps: fp32, or bf16 autocast (weights, "
                         "optimizer and loss stay fp32; about 1.8x the images/s on a CPU with "

@@ -173,6 +173,9 @@ class TrainConfig:
             ``batch_size`` counts images, so a step sees ``batch_size * copies`` ablations.
         consistency: weight of the consistency (KL) term of ``bench.losses.smoothing_loss``.
         entropy: weight of its entropy term.
+        ema: decay of an exponential moving average of the weights, updated after every step
+            (``bench.training.ema_decay``); the saved classifier is the average. 0: off, the
+            saved classifier is the last step's weights.
         precision: arithmetic of the training steps: "fp32", or "bf16" (``torch.autocast``:
             convolutions and matmuls in bf16, weights, optimizer state and loss in fp32), about
             1.8x fp32's images/s on a CPU with native bf16 and 12x slower on one without.
@@ -191,6 +194,7 @@ class TrainConfig:
     copies: int = 1
     consistency: float = 0.0
     entropy: float = 0.0
+    ema: float = 0.0
     precision: TrainPrecision = DEFAULT_PRECISION
     seed: int = 0
 

@@ -84,7 +84,7 @@ def _data_info(data: Dataset) -> dict[str, Any]:
 
 # Training fields added after the first checkpoints were written, with the values those had.
 _ADDED_TRAIN_FIELDS: dict[str, Any] = {"copies": 1, "consistency": 0.0, "entropy": 0.0,
-                                        "precision": "fp32"}
+                                        "precision": "fp32", "ema": 0.0}
 
 
 def same_recipe(stored: dict[str, Any], train: dict[str, Any]) -> bool:

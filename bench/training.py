@@ -38,6 +38,8 @@ class TrainState:
     optimizer: dict[str, Any]
     history: list[dict[str, float]]
     seconds: float
+    # the moving average of the weights (``TrainConfig.ema`` > 0), else None
+    ema: dict[str, torch.Tensor] | None = None
 
 
 def build_base_classifier(config: DefenseConfig) -> nn.Module:
@@ -72,6 +74,13 @@ def _lr_factor(step: int, warmup: int, total: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
     return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def ema_decay(decay: float, step: int) -> float:
+    """The averaging weight of the old average after optimizer step ``step`` (0-based):
+    ``decay``, but at most (1 + step) / (10 + step), so that the first steps' weights, far from
+    the trained ones, leave the average quickly (TensorFlow's ExponentialMovingAverage)."""
+    return min(decay, (1.0 + step) / (10.0 + step))
 
 
 def _keep_masks(config: AblationConfig, train: TrainConfig, n: int,
@@ -139,13 +148,16 @@ def train_base_classifier(
         on_epoch: called with the state after each epoch (checkpointing, logging).
 
     Returns:
-        The trained model (eval mode) and the final state.
+        The trained model (eval mode; its weights are the moving average when ``train.ema`` > 0)
+        and the final state (``state.model``: the last step's weights).
     """
     torch.manual_seed(derive_seed(train.seed, 0, "init"))
     model = build_base_classifier(config)
     if train.init == "kaiming":
         _kaiming_init(model)
-    model = model.to(device)
+    # channels_last: oneDNN's faster convolution kernels (fp32 steps 11% faster than NCHW, 24
+    # epochs in 16.2 instead of 17.5 min on a 2-core AVX2 CPU, README "Training")
+    model = model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = _optimizer(model, train)
     n = len(data)
     steps_per_epoch = math.ceil(n / train.batch_size)
@@ -155,6 +167,12 @@ def train_base_classifier(
         model.load_state_dict(resume.model)
         optimizer.load_state_dict(resume.optimizer)
         state = resume
+    params = list(model.parameters())
+    averaged: list[torch.Tensor] = []
+    if train.ema > 0:
+        names = [name for name, _ in model.named_parameters()]
+        source = state.ema if state.ema is not None else dict(model.named_parameters())
+        averaged = [source[name].detach().to(device).clone() for name in names]
     x_all, y_all = to_float(data.images), torch.as_tensor(data.labels)
     for epoch in range(state.epoch, train.epochs):
         started = time.perf_counter()
@@ -171,22 +189,34 @@ def train_base_classifier(
                 x = x.repeat(train.copies, 1, 1, 1)
             with torch.autocast(torch.device(device).type, dtype=torch.bfloat16,
                                 enabled=train.precision == "bf16"):
-                logits = model(model_inputs(config, train, x, gen))
+                inputs = model_inputs(config, train, x, gen)
+                logits = model(inputs.contiguous(memory_format=torch.channels_last))
             logits = logits.float()
             loss = smoothing_loss(logits, y, train.copies, train.consistency, train.entropy)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
+            if averaged:
+                weight = 1.0 - ema_decay(train.ema, epoch * steps_per_epoch + i)
+                with torch.no_grad():
+                    for average, param in zip(averaged, params, strict=True):
+                        average.lerp_(param, weight)
             loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == y.repeat(train.copies)).sum())
             if on_step is not None:
                 on_step(len(idx))
         history = [*state.history, {"epoch": epoch + 1, "loss": loss_sum / n,
                                     "train_sample_accuracy": correct / (n * train.copies)}]
+        ema = ({name: a.cpu().clone() for (name, _), a in zip(model.named_parameters(), averaged,
+                                                               strict=True)}
+               if averaged else None)
         state = TrainState(epoch + 1, {k: v.detach().cpu().clone() for k, v in
                                        model.state_dict().items()},
                            optimizer.state_dict(), history,
-                           state.seconds + time.perf_counter() - started)
+                           state.seconds + time.perf_counter() - started, ema)
         if on_epoch is not None:
             on_epoch(state)
+    if state.ema is not None:
+        # the trained classifier is the average (the network has no buffers to average)
+        model.load_state_dict({**model.state_dict(), **state.ema})
     return model.eval(), state

@@ -1,0 +1,108 @@
+"""The moving average of the weights (``TrainConfig.ema``): its decay schedule, that the saved
+classifier is the average computed by hand, that it leaves the training trajectory alone, and
+that a resumed run averages exactly as an unbroken one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.checkpoints import load_checkpoint
+from bench.cli import main
+from bench.configs import TrainConfig, checkpoint_dict, config_dict
+from bench.data import MnistSplits, load_mnist
+from bench.registry import resolve_defense
+from bench.runner import same_recipe, train_defense
+from bench.seeding import derive_seed
+from bench.training import (
+    TrainState,
+    _kaiming_init,
+    build_base_classifier,
+    ema_decay,
+    train_base_classifier,
+)
+
+
+def _splits(train: int, test: int) -> MnistSplits:
+    full = load_mnist()
+    return MnistSplits(full.train.head(train), full.test.head(test))
+
+
+def test_ema_decay_warms_up_then_holds() -> None:
+    assert ema_decay(0.999, 0) == pytest.approx(1 / 10)
+    assert ema_decay(0.999, 90) == pytest.approx(91 / 100)
+    assert ema_decay(0.999, 10_000) == 0.999
+    assert ema_decay(0.5, 0) == pytest.approx(0.1)
+    assert ema_decay(0.5, 100) == 0.5
+
+
+def test_saved_classifier_is_the_average_of_the_steps() -> None:
+    """One step per epoch: the average after 3 steps, computed by hand from the initial weights
+    and each step's weights (those of a run without averaging, which trains identically)."""
+    config = resolve_defense("ablation-k45")
+    data = _splits(64, 10).train
+    plain = TrainConfig(epochs=3, batch_size=64)
+    steps: list[dict[str, torch.Tensor]] = []
+
+    def keep(state: TrainState) -> None:
+        steps.append(state.model)
+
+    _, plain_state = train_base_classifier(config, plain, data, on_epoch=keep)
+    model, state = train_base_classifier(config, TrainConfig(epochs=3, batch_size=64, ema=0.9),
+                                         data)
+    for name, value in state.model.items():  # the trajectory is the one without averaging
+        assert torch.equal(value, plain_state.model[name])
+
+    torch.manual_seed(derive_seed(plain.seed, 0, "init"))
+    init = build_base_classifier(config)
+    _kaiming_init(init)
+    for name, value in init.named_parameters():
+        average = value.detach().clone()
+        for t, weights in enumerate(steps):
+            decay = ema_decay(0.9, t)
+            average = decay * average + (1 - decay) * weights[name]
+        saved = model.state_dict()[name]
+        assert torch.allclose(saved, average, atol=1e-6, rtol=1e-5), name
+        assert not torch.equal(saved, state.model[name])
+
+
+def test_resumed_averaging_equals_unbroken(tmp_path: Path) -> None:
+    config = resolve_defense("ablation-k45")
+    splits = _splits(256, 50)
+    recipe = TrainConfig(epochs=2, batch_size=64, ema=0.95)
+
+    class StopError(Exception):
+        pass
+
+    def stop_after_first(state: TrainState) -> None:
+        assert state.ema is not None
+        if state.epoch == 1:
+            raise StopError
+
+    with pytest.raises(StopError):
+        train_defense(config, recipe, splits, tmp_path / "a", on_epoch=stop_after_first)
+    train_defense(config, recipe, splits, tmp_path / "a")
+    train_defense(config, recipe, splits, tmp_path / "b")
+    ids = [load_checkpoint(tmp_path / d / "ablation-k45.pt", checkpoint_dict(config)).model_id
+           for d in ("a", "b")]
+    assert ids[0] == ids[1]
+    checkpoint = load_checkpoint(tmp_path / "a" / "ablation-k45.pt", checkpoint_dict(config))
+    assert checkpoint.train["ema"] == 0.95
+
+
+def test_checkpoints_from_before_ema_count_as_without() -> None:
+    stored = {k: v for k, v in config_dict(TrainConfig()).items() if k != "ema"}
+    assert same_recipe(stored, config_dict(TrainConfig()))
+    assert not same_recipe(stored, config_dict(TrainConfig(ema=0.999)))
+
+
+@pytest.mark.parametrize("ema", ["1", "-0.1", "1.5"])
+def test_impossible_ema_exits_2(tmp_path: Path, ema: str,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["train", "--defense", "ablation-k45", "--models", str(tmp_path), "--epochs",
+                 "1", "--train-limit", "100", "--ema", ema])
+    assert code == 2
+    assert "--ema" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
