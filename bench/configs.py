@@ -48,7 +48,7 @@ StartPoint = Literal["bisection", "salt-and-pepper"]
 # there the default is fp32 (README "Performance"). Every record names the precision it used.
 DEFAULT_PRECISION: Literal["fp32", "bf16"] = fast_precision("cpu")
 # Training epochs that fit the 20-minute budget on a 2-core CPU in that precision: 64 bf16 epochs
-# took 19.7 min on an AVX-512-bf16 CPU, 24 fp32 epochs 17.7 min on the AVX2 EPYC.
+# took 19.7 min on an AVX-512-bf16 CPU, 24 fp32 epochs 16.8 min on the AVX2 EPYC.
 BF16_EPOCHS, FP32_EPOCHS = 64, 24
 DEFAULT_EPOCHS = BF16_EPOCHS if DEFAULT_PRECISION == "bf16" else FP32_EPOCHS
 

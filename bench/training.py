@@ -156,7 +156,7 @@ def train_base_classifier(
     if train.init == "kaiming":
         _kaiming_init(model)
     # channels_last: oneDNN's faster convolution kernels (fp32 steps 11% faster than NCHW, 24
-    # epochs in 16.2 instead of 17.5 min on a 2-core AVX2 CPU, README "Training")
+    # epochs in 16.6 instead of 17.5 min on a 2-core AVX2 CPU, README "Training")
     model = model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = _optimizer(model, train)
     n = len(data)
