@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The issue's acceptance run: train ablation-k45 (timed) and certify the first 1,000 MNIST test
 # images with the paper's parameters (N0 = 1,000, N = 10,000, alpha = 0.05), printing the Table 1
-# row and the certified accuracy per rho. About 12-17 + 23 minutes on a 2-core CPU (README).
+# row and the certified accuracy per rho. About 17-20 + 14-38 minutes on a 2-core CPU (README).
 # Usage: BENCH_DATA_ROOT=/path/to/mnist bash benchmarks/table1_k45.sh [extra certify flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
