@@ -69,15 +69,18 @@ def _defense(name: str, args: argparse.Namespace) -> DefenseConfig:
     """The registered config, in the --precision asked for (the config's own by default)."""
     config = resolve_defense(name)
     precision = getattr(args, "precision", None)
-    if precision == "bf16":
-        _warn_emulated_bf16(args, "--precision bf16")
     return config if precision is None else dataclasses.replace(config, precision=precision)
 
 
-def _warn_emulated_bf16(args: argparse.Namespace, flag: str) -> None:
-    if not native_bf16(_device(getattr(args, "device", "auto"))):
-        log.warning("%s: this CPU has no native bf16 (AVX-512 BF16 or AMX), so it is emulated "
-                    "and runs several times slower than fp32 (the default here)", flag)
+def _warn_emulated_bf16(args: argparse.Namespace, device: torch.device) -> None:
+    """One warning per run for each flag that forces bf16 where ``device`` only emulates it."""
+    if native_bf16(device):
+        return
+    for flag in ("precision", "train_precision"):
+        if getattr(args, flag, None) == "bf16":
+            log.warning("--%s bf16: this CPU has no native bf16 (AVX-512 BF16 or AMX), so it "
+                        "is emulated and runs several times slower than fp32 (the default "
+                        "here)", flag.replace("_", "-"))
 
 
 def _train_config(config: DefenseConfig, args: argparse.Namespace) -> TrainConfig:
@@ -97,8 +100,6 @@ def _train_config(config: DefenseConfig, args: argparse.Namespace) -> TrainConfi
     recipe = default_train(config.name)
     epochs = args.epochs if args.epochs is not None else recipe.epochs
     precision = args.train_precision if args.train_precision is not None else recipe.precision
-    if args.train_precision == "bf16":
-        _warn_emulated_bf16(args, "--train-precision bf16")
     return TrainConfig(epochs=epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                        lr=args.lr, weight_decay=args.weight_decay, init=args.init,
                        mask_sharing=args.mask_sharing, copies=args.copies,
@@ -349,6 +350,7 @@ def _run(args: argparse.Namespace) -> None:
         print(f"wrote {len(written)} files; open {args.out / 'index.md'}")
         return
     device = _device(args.device)
+    _warn_emulated_bf16(args, device)
     if args.command == "perf":
         _perf_command(args, device)
         return

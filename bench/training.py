@@ -167,12 +167,11 @@ def train_base_classifier(
         model.load_state_dict(resume.model)
         optimizer.load_state_dict(resume.optimizer)
         state = resume
-    params = list(model.parameters())
-    averaged: list[torch.Tensor] = []
+    params = dict(model.named_parameters())
+    averaged: dict[str, torch.Tensor] = {}
     if train.ema > 0:
-        names = [name for name, _ in model.named_parameters()]
-        source = state.ema if state.ema is not None else dict(model.named_parameters())
-        averaged = [source[name].detach().to(device).clone() for name in names]
+        source = state.ema if state.ema is not None else params
+        averaged = {name: source[name].detach().to(device).clone() for name in params}
     x_all, y_all = to_float(data.images), torch.as_tensor(data.labels)
     for epoch in range(state.epoch, train.epochs):
         started = time.perf_counter()
@@ -199,17 +198,15 @@ def train_base_classifier(
             if averaged:
                 weight = 1.0 - ema_decay(train.ema, epoch * steps_per_epoch + i)
                 with torch.no_grad():
-                    for average, param in zip(averaged, params, strict=True):
-                        average.lerp_(param, weight)
+                    for name, average in averaged.items():
+                        average.lerp_(params[name], weight)
             loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == y.repeat(train.copies)).sum())
             if on_step is not None:
                 on_step(len(idx))
         history = [*state.history, {"epoch": epoch + 1, "loss": loss_sum / n,
                                     "train_sample_accuracy": correct / (n * train.copies)}]
-        ema = ({name: a.cpu().clone() for (name, _), a in zip(model.named_parameters(), averaged,
-                                                               strict=True)}
-               if averaged else None)
+        ema = {name: a.cpu().clone() for name, a in averaged.items()} if averaged else None
         state = TrainState(epoch + 1, {k: v.detach().cpu().clone() for k, v in
                                        model.state_dict().items()},
                            optimizer.state_dict(), history,

@@ -241,3 +241,17 @@ def test_recipe_fields_added_later_count_as_neutral() -> None:
                                                         consistency=1.0)))
     assert not same_recipe(old, config_dict(TrainConfig(precision="bf16")))
     assert not same_recipe({**old, "epochs": 3}, new)
+
+
+def test_forced_emulated_bf16_warns_once_per_run(monkeypatch: pytest.MonkeyPatch,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Each flag that forces emulated bf16 warns once, however many defenses the run has (the
+    run stops on --start before training anything)."""
+    monkeypatch.setattr("bench.cli.native_bf16", lambda device: False)
+    code = main(["compare", "pairwise", "--defenses", "ablation-k45,ablation-k10",
+                 "--precision", "bf16", "--train-precision", "bf16", "--start", "10000000"])
+    assert code == 2
+    warnings = [r.getMessage() for r in caplog.records if "no native bf16" in r.getMessage()]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("--precision bf16") and warnings[1].startswith(
+        "--train-precision bf16")

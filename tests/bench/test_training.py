@@ -106,3 +106,4 @@ def test_impossible_ema_exits_2(tmp_path: Path, ema: str,
     assert code == 2
     assert "--ema" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
