@@ -15,14 +15,7 @@ from bench.configs import TrainConfig, checkpoint_dict, config_dict
 from bench.data import MnistSplits, load_mnist
 from bench.registry import resolve_defense
 from bench.runner import same_recipe, train_defense
-from bench.seeding import derive_seed
-from bench.training import (
-    TrainState,
-    _kaiming_init,
-    build_base_classifier,
-    ema_decay,
-    train_base_classifier,
-)
+from bench.training import TrainState, ema_decay, initial_classifier, train_base_classifier
 
 
 def _splits(train: int, test: int) -> MnistSplits:
@@ -55,10 +48,7 @@ def test_saved_classifier_is_the_average_of_the_steps() -> None:
     for name, value in state.model.items():  # the trajectory is the one without averaging
         assert torch.equal(value, plain_state.model[name])
 
-    torch.manual_seed(derive_seed(plain.seed, 0, "init"))
-    init = build_base_classifier(config)
-    _kaiming_init(init)
-    for name, value in init.named_parameters():
+    for name, value in initial_classifier(config, plain).named_parameters():
         average = value.detach().clone()
         for t, weights in enumerate(steps):
             decay = ema_decay(0.9, t)
