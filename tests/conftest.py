@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from bench.cli import main
+from bench.data import MnistSplits, load_mnist
 
 
 def train_tiny(models: Path, defense: str, images: int) -> None:
@@ -17,6 +18,13 @@ def train_tiny(models: Path, defense: str, images: int) -> None:
     os.environ.setdefault("BENCH_OFFLINE", "1")
     assert main(["train", "--defense", defense, "--models", str(models), "--epochs", "1",
                  "--train-limit", str(images)]) == 0
+
+
+def head_splits(train: int, test: int) -> MnistSplits:
+    """The first ``train`` training and ``test`` test images of MNIST (the full set when found,
+    else the bundled sample)."""
+    full = load_mnist()
+    return MnistSplits(full.train.head(train), full.test.head(test))
 
 
 class ConstantModel(nn.Module):

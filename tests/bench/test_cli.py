@@ -20,12 +20,11 @@ from bench.checkpoints import load_checkpoint
 from bench.cli import main
 from bench.cli_parser import build_parser
 from bench.configs import TrainConfig, checkpoint_dict, config_dict
-from bench.data import MnistSplits, load_mnist
 from bench.registry import resolve_defense
 from bench.runner import same_recipe, train_defense
 from bench.store import ResultStore
 from bench.training import TrainState
-from tests.conftest import shown
+from tests.conftest import head_splits, shown
 
 TINY_TRAIN = ["--epochs", "1", "--train-limit", "600"]
 TINY_CERT = ["--limit", "6", "--n0", "20", "--n", "100"]
@@ -128,17 +127,19 @@ def test_console_entry_point_runs() -> None:
     assert "ablation-k{K}" in out
 
 
-def test_training_resumes_after_interruption(tmp_path: Path) -> None:
-    """A run stopped after epoch 1 and resumed ends with the same weights as an unbroken run."""
+@pytest.mark.parametrize("ema", [0.0, 0.95])
+def test_training_resumes_after_interruption(tmp_path: Path, ema: float) -> None:
+    """A run stopped after epoch 1 and resumed ends with the same weights as an unbroken run
+    (with ``ema``, the same moving average of them, which the resume point carries)."""
     config = resolve_defense("ablation-k45")
-    full = load_mnist()
-    splits = MnistSplits(full.train.head(300), full.test.head(50))
-    recipe = TrainConfig(epochs=2, batch_size=64)
+    splits = head_splits(300, 50)
+    recipe = TrainConfig(epochs=2, batch_size=64, ema=ema)
 
     class StopError(Exception):
         pass
 
     def stop_after_first(state: TrainState) -> None:
+        assert (state.ema is not None) == (ema > 0)
         if state.epoch == 1:
             raise StopError
 
@@ -151,12 +152,13 @@ def test_training_resumes_after_interruption(tmp_path: Path) -> None:
            for d in ("a", "b")]
     assert ids[0] == ids[1]
     assert not (tmp_path / "a" / "ablation-k45.partial.pt").exists()
+    checkpoint = load_checkpoint(tmp_path / "a" / "ablation-k45.pt", checkpoint_dict(config))
+    assert checkpoint.train["ema"] == ema
 
 
 def test_corrupt_resume_point_is_ignored(tmp_path: Path) -> None:
     config = resolve_defense("ablation-k45")
-    full = load_mnist()
-    splits = MnistSplits(full.train.head(100), full.test.head(20))
+    splits = head_splits(100, 20)
     (tmp_path / "ablation-k45.partial.pt").parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / "ablation-k45.partial.pt").write_bytes(b"garbage")
     path, trained = train_defense(config, TrainConfig(epochs=1), splits, tmp_path)
@@ -208,8 +210,7 @@ def test_impossible_training_recipes_exit_2(tmp_path: Path, extra: list[str],
 
 def test_consistency_training_records_its_recipe(tmp_path: Path) -> None:
     config = resolve_defense("ablation-k45")
-    full = load_mnist()
-    splits = MnistSplits(full.train.head(200), full.test.head(50))
+    splits = head_splits(200, 50)
     recipe = TrainConfig(epochs=1, batch_size=50, copies=2, consistency=5.0, entropy=0.5)
     path, trained = train_defense(config, recipe, splits, tmp_path)
     checkpoint = load_checkpoint(path, checkpoint_dict(config))
@@ -220,8 +221,7 @@ def test_consistency_training_records_its_recipe(tmp_path: Path) -> None:
 
 def test_bf16_training_records_its_precision_and_learns(tmp_path: Path) -> None:
     config = resolve_defense("cnn")
-    full = load_mnist()
-    splits = MnistSplits(full.train.head(600), full.test.head(200))
+    splits = head_splits(600, 200)
     recipe = TrainConfig(epochs=2, batch_size=50, precision="bf16")
     path, _ = train_defense(config, recipe, splits, tmp_path)
     checkpoint = load_checkpoint(path, checkpoint_dict(config))

@@ -1,6 +1,6 @@
 """The moving average of the weights (``TrainConfig.ema``): its decay schedule, that the saved
-classifier is the average computed by hand, that it leaves the training trajectory alone, and
-that a resumed run averages exactly as an unbroken one."""
+classifier is the average computed by hand, and that it leaves the training trajectory alone (a
+resumed run averages exactly as an unbroken one: ``tests/bench/test_cli.py``)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.checkpoints import load_checkpoint
 from bench.cli import main
-from bench.configs import TrainConfig, checkpoint_dict, config_dict
-from bench.data import MnistSplits, load_mnist
+from bench.configs import TrainConfig, config_dict
 from bench.registry import resolve_defense
-from bench.runner import same_recipe, train_defense
+from bench.runner import same_recipe
 from bench.training import TrainState, ema_decay, initial_classifier, train_base_classifier
-
-
-def _splits(train: int, test: int) -> MnistSplits:
-    full = load_mnist()
-    return MnistSplits(full.train.head(train), full.test.head(test))
+from tests.conftest import head_splits
 
 
 def test_ema_decay_warms_up_then_holds() -> None:
@@ -35,7 +29,7 @@ def test_saved_classifier_is_the_average_of_the_steps() -> None:
     """One step per epoch: the average after 3 steps, computed by hand from the initial weights
     and each step's weights (those of a run without averaging, which trains identically)."""
     config = resolve_defense("ablation-k45")
-    data = _splits(64, 10).train
+    data = head_splits(64, 10).train
     plain = TrainConfig(epochs=3, batch_size=64)
     steps: list[dict[str, torch.Tensor]] = []
 
@@ -56,30 +50,6 @@ def test_saved_classifier_is_the_average_of_the_steps() -> None:
         saved = model.state_dict()[name]
         assert torch.allclose(saved, average, atol=1e-6, rtol=1e-5), name
         assert not torch.equal(saved, state.model[name])
-
-
-def test_resumed_averaging_equals_unbroken(tmp_path: Path) -> None:
-    config = resolve_defense("ablation-k45")
-    splits = _splits(256, 50)
-    recipe = TrainConfig(epochs=2, batch_size=64, ema=0.95)
-
-    class StopError(Exception):
-        pass
-
-    def stop_after_first(state: TrainState) -> None:
-        assert state.ema is not None
-        if state.epoch == 1:
-            raise StopError
-
-    with pytest.raises(StopError):
-        train_defense(config, recipe, splits, tmp_path / "a", on_epoch=stop_after_first)
-    train_defense(config, recipe, splits, tmp_path / "a")
-    train_defense(config, recipe, splits, tmp_path / "b")
-    ids = [load_checkpoint(tmp_path / d / "ablation-k45.pt", checkpoint_dict(config)).model_id
-           for d in ("a", "b")]
-    assert ids[0] == ids[1]
-    checkpoint = load_checkpoint(tmp_path / "a" / "ablation-k45.pt", checkpoint_dict(config))
-    assert checkpoint.train["ema"] == 0.95
 
 
 def test_checkpoints_from_before_ema_count_as_without() -> None:
