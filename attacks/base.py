@@ -1,13 +1,75 @@
-"""What an attack returns: one result per restart and the best over restarts."""
+"""The attack interface: an attack's config, what it sees of a defense, what it returns.
+
+An attack is a class with a registry ``name``, its own frozen ``config_type`` (only that config
+enters a run's identity) and ``run``, which attacks one image through an ``AttackTarget``: the
+defense's query oracles, an independent re-check and per-restart seeds. It never writes files.
+"""
 
 from __future__ import annotations
 
 import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
 import torch
 
-__all__ = ["AttackResult", "RestartResult"]
+from attacks.l0 import pixel_l0
+from defenses.base import L0_PIXELS
+from defenses.oracles import Oracle
+
+__all__ = ["Attack", "AttackConfig", "AttackResult", "AttackTarget", "RestartResult",
+           "restart_result"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttackConfig:
+    """What every attack's config holds; an attack subclasses it with its own fields.
+
+    Attributes:
+        restarts: independent runs per image; the smallest L0 is kept.
+    """
+
+    restarts: int = 10
+
+    def __post_init__(self) -> None:
+        if self.restarts < 1:
+            raise ValueError(f"restarts must be >= 1, got {self.restarts}")
+
+
+class AttackTarget(Protocol):
+    """What an attack sees of a defense while it attacks one image.
+
+    Attributes:
+        samples: N, the votes behind each query; 0 for a deterministic defense.
+        policy: how a stochastic defense answers queries, "fresh" or "fixed" ("none" for a
+            deterministic one).
+        alpha: PREDICT's two-sided level, which decides abstentions (a successful attack), or
+            None for a deterministic defense, whose answer is the argmax of its logits.
+    """
+
+    @property
+    def samples(self) -> int: ...
+
+    @property
+    def policy(self) -> str: ...
+
+    @property
+    def alpha(self) -> float | None: ...
+
+    def oracle(self, restart: int, stand_in: int = 0) -> Oracle:
+        """The oracle attacked in ``restart``: scores (B, classes) per query, vote counts for a
+        stochastic defense (with a stand-in on the first ``stand_in`` fixed draws, if asked and
+        possible), logits otherwise. Its noise stream is the restart's own."""
+
+    def recheck(self, restart: int, x_adv: torch.Tensor) -> bool:
+        """Whether ``x_adv`` (1, C, H, W) is still adversarial under an independent fresh PREDICT
+        (always the same answer for a deterministic defense)."""
+
+    def seed(self, restart: int) -> int:
+        """The restart's seed, for any randomness of the attack itself."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +90,18 @@ class RestartResult:
     queries: int
     seconds: float
     x_adv: torch.Tensor | None = None
+
+
+def restart_result(target: AttackTarget, restart: int, x: torch.Tensor,
+                   x_adv: torch.Tensor | None, queries: int, began: float) -> RestartResult:
+    """The result of a restart that began at ``time.perf_counter()`` = ``began`` and ended with
+    ``x_adv`` (None: nothing found): its pixel L0 and the target's re-check."""
+    if x_adv is None:
+        return RestartResult(math.inf, None, queries, time.perf_counter() - began)
+    l0 = float(pixel_l0(x, x_adv)[0])
+    confirmed = target.recheck(restart, x_adv)
+    return RestartResult(l0, confirmed, queries, time.perf_counter() - began,
+                         x_adv.detach().clone())
 
 
 @dataclass(frozen=True)
@@ -58,3 +132,33 @@ class AttackResult:
     @property
     def queries(self) -> int:
         return sum(r.queries for r in self.restarts)
+
+
+class Attack(ABC):
+    """An attack on one image at a time, with restarts.
+
+    A subclass sets ``name`` (its registry name), ``config_type`` (a frozen subclass of
+    ``AttackConfig``), ``description`` (one line for ``bench list``) and implements ``run``.
+    ``threat_model`` says what its L0 counts (pixel positions).
+
+    Args:
+        config: the attack's settings (default: ``config_type()``).
+    """
+
+    name: ClassVar[str]
+    config_type: ClassVar[type[AttackConfig]] = AttackConfig
+    description: ClassVar[str] = ""
+    threat_model: ClassVar[str] = L0_PIXELS
+
+    def __init__(self, config: AttackConfig | None = None) -> None:
+        config = self.config_type() if config is None else config
+        if not isinstance(config, self.config_type):
+            raise TypeError(f"{self.name} takes a {self.config_type.__name__}, got "
+                            f"{type(config).__name__}")
+        self.config = config
+
+    @abstractmethod
+    def run(self, x: torch.Tensor, label: int, target: AttackTarget,
+            on_restart: Callable[[RestartResult], None] | None = None) -> AttackResult:
+        """Attack image x (1, C, H, W) in [0, 1], whose clean answer is ``label``, with
+        ``config.restarts`` restarts; ``on_restart`` after each (progress)."""

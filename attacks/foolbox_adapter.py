@@ -1,5 +1,6 @@
 """Everything that touches foolbox: a defense's oracle as a foolbox 3 model, and the criterion
-"misclassified or abstained" under which an abstention is a successful attack (ALGORITHMS.md §5).
+"misclassified or abstained" under which an abstention is a successful attack (docs/protocol.md),
+and the seeding of the global generators foolbox draws from.
 """
 
 from __future__ import annotations
@@ -12,10 +13,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from attacks.oracles import Oracle
 from defenses.decisions import attack_succeeds
+from defenses.oracles import Oracle
 
-__all__ = ["MisclassifiedOrAbstained", "OracleModule", "foolbox_model", "wrong_or_abstained"]
+__all__ = ["MisclassifiedOrAbstained", "OracleModule", "foolbox_model", "seed_foolbox",
+           "wrong_or_abstained"]
+
+
+def seed_foolbox(seed: int) -> None:
+    """Seed the global torch and numpy generators, which foolbox's attacks draw from."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
 
 
 def wrong_or_abstained(scores: list[float], label: int, alpha: float | None) -> bool:

@@ -1,4 +1,4 @@
-"""The Pointwise attack (Schott et al. 2019) through foolbox 3, with restarts (ALGORITHMS.md §5.3).
+"""The Pointwise attack (Schott et al. 2019) through foolbox 3, with restarts (docs/protocol.md).
 
 Each restart seeds numpy and torch (foolbox draws its shuffles and salt-and-pepper noise from the
 global generators), finds a salt-and-pepper start that the oracle calls adversarial (foolbox's
@@ -18,30 +18,82 @@ this is most of what a restart with fixed masks saves.
 from __future__ import annotations
 
 import logging
-import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 import eagerpy as ep
 import foolbox as fb
 import torch
 
-from attacks.base import AttackResult, RestartResult
-from attacks.foolbox_adapter import MisclassifiedOrAbstained, foolbox_model
-from attacks.l0 import pixel_l0
-from attacks.oracles import Oracle
+from attacks.base import Attack, AttackConfig, AttackResult, AttackTarget, RestartResult
+from attacks.base import restart_result as finish
+from attacks.foolbox_adapter import MisclassifiedOrAbstained, foolbox_model, seed_foolbox
 from attacks.start import (
     bisection_candidates,
     bisection_start,
     salt_and_pepper_candidates,
     salt_and_pepper_start,
 )
-from bench.configs import AttackConfig
-from bench.seeding import seed_everything
+from defenses.oracles import Oracle
 
-__all__ = ["pointwise_attack"]
+__all__ = ["Pointwise", "PointwiseConfig", "StartPoint"]
 
 log = logging.getLogger(__name__)
+
+StartPoint = Literal["salt-and-pepper", "bisection"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointwiseConfig(AttackConfig):
+    """Foolbox 3's Pointwise attack with restarts (docs/protocol.md).
+
+    Attributes:
+        restarts: independent runs per image; the smallest L0 is kept.
+        start_point: how Pointwise's starting point is found: "salt-and-pepper" (default;
+            foolbox's ``SaltAndPepperNoiseAttack`` search, at most one query per step: a step
+            whose candidate is not closer than the best start is not queried,
+            ``attacks.start.salt_and_pepper_start``) or "bisection" (a bisection over the
+            salt-and-pepper noise level, then a random search below it, ``attacks.start``: about
+            40 queries). On the undefended CNN (40 images, 10 restarts) 100 salt-and-pepper steps
+            gave the median L0 of foolbox's 1,000 (9) and the bisection a median of 10
+            (docs/performance.md).
+        start_draws: random draws of the bisection start (the first is bisected, each later
+            one is a single query below the best level so far).
+        init_steps: steps of the salt-and-pepper start (``SaltAndPepperNoiseAttack(steps)``);
+            foolbox's own default is 1,000, the reference protocol uses 100.
+        start_n: fixed masks only: the start search queries the smoothed classifier on the
+            first ``start_n`` of the restart's N masks, and a point it finds is the start only
+            once all N call it adversarial; at least N: every start query uses all N.
+            Pointwise's own queries always use all N.
+        l2_binary_search: Pointwise's per-pixel binary search after the reset phase.
+        start_tries: starts tried per restart before giving up (a stochastic defense can reject
+            a start that looked adversarial once).
+    """
+
+    start_point: StartPoint = "salt-and-pepper"
+    start_draws: int = 30
+    init_steps: int = 100
+    start_n: int = 1000
+    l2_binary_search: bool = True
+    start_tries: int = 3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.start_point not in ("salt-and-pepper", "bisection"):
+            raise ValueError(f"start_point must be salt-and-pepper or bisection, got "
+                             f"{self.start_point!r}")
+        for name in ("start_draws", "init_steps", "start_n", "start_tries"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def stand_in(self, target: AttackTarget) -> int:
+        """Masks per start-search query when the start search uses fewer than N (fixed masks,
+        start_n < N), else 0."""
+        if target.policy == "fixed" and self.start_n < target.samples:
+            return self.start_n
+        return 0
 
 
 def _query(model: fb.PyTorchModel,
@@ -54,7 +106,7 @@ def _query(model: fb.PyTorchModel,
 
 
 def _start(model: fb.PyTorchModel, start_model: fb.PyTorchModel | None, x: torch.Tensor,
-           criterion: MisclassifiedOrAbstained, config: AttackConfig,
+           criterion: MisclassifiedOrAbstained, config: PointwiseConfig,
            generator: torch.Generator) -> torch.Tensor | None:
     """A salt-and-pepper starting point the oracle called adversarial, or None (or the clean
     image when the salt-and-pepper search found none, as foolbox's does; the caller's re-query
@@ -78,7 +130,7 @@ def _start(model: fb.PyTorchModel, start_model: fb.PyTorchModel | None, x: torch
 
 
 def _attempt(model: fb.PyTorchModel, start_model: fb.PyTorchModel | None, x: torch.Tensor,
-             criterion: MisclassifiedOrAbstained, config: AttackConfig,
+             criterion: MisclassifiedOrAbstained, config: PointwiseConfig,
              generator: torch.Generator) -> torch.Tensor | None:
     """One salt-and-pepper start and Pointwise from it, or None when there is no start or the
     oracle rejects it (a second query, or Pointwise's own re-query, no longer calls it
@@ -94,65 +146,53 @@ def _attempt(model: fb.PyTorchModel, start_model: fb.PyTorchModel | None, x: tor
         return None
 
 
-def _restart(x: torch.Tensor, label: int, config: AttackConfig, oracle: Oracle,
-             recheck: Callable[[torch.Tensor], bool], seed: int) -> RestartResult:
+def _restart(x: torch.Tensor, label: int, config: PointwiseConfig, target: AttackTarget,
+             restart: int) -> RestartResult:
     began = time.perf_counter()
+    seed = target.seed(restart)
+    seed_foolbox(seed)
     generator = torch.Generator().manual_seed(seed)
+    oracle: Oracle = target.oracle(restart, config.stand_in(target))
     model = foolbox_model(oracle)
     start_model = None if oracle.start is None else foolbox_model(oracle.start)
-    criterion = MisclassifiedOrAbstained(torch.tensor([label]), config.alpha
-                                         if oracle.abstains else None)
-
-    def queries() -> int:
-        return oracle.queries + (0 if oracle.start is None else oracle.start.queries)
+    criterion = MisclassifiedOrAbstained(torch.tensor([label]), target.alpha)
 
     x_adv = None
     for _ in range(config.start_tries):
         x_adv = _attempt(model, start_model, x, criterion, config, generator)
         if x_adv is not None:
             break
-    if x_adv is None:
-        return RestartResult(math.inf, None, queries(), time.perf_counter() - began)
-    l0 = float(pixel_l0(x, x_adv)[0])
-    confirmed = recheck(x_adv)
-    return RestartResult(l0, confirmed, queries(), time.perf_counter() - began,
-                         x_adv.detach().clone())
+    queries = oracle.queries + (0 if oracle.start is None else oracle.start.queries)
+    return finish(target, restart, x, x_adv, queries, began)
 
 
-def pointwise_attack(
-    x: torch.Tensor,
-    label: int,
-    config: AttackConfig,
-    oracle_for: Callable[[int], Oracle],
-    recheck_for: Callable[[int], Callable[[torch.Tensor], bool]],
-    restart_seeds: Sequence[int],
-    on_restart: Callable[[RestartResult], None] | None = None,
-) -> AttackResult:
-    """Pointwise with restarts on one image whose clean answer is correct.
+class Pointwise(Attack):
+    """Pointwise (Schott et al. 2019) through foolbox 3 from a salt-and-pepper start, best L0 of
+    ``config.restarts`` runs; an abstention counts as a successful attack.
 
-    Args:
-        x: the image (1, C, H, W) in [0, 1].
-        label: its true class.
-        config: restarts, start steps, alpha, binary search.
-        oracle_for: restart index -> the oracle attacked in that restart (a fresh or fixed
-            ablation stream per restart).
-        recheck_for: restart index -> a function telling whether an adversarial is still
-            adversarial under an independent fresh draw.
-        restart_seeds: one seed per restart for numpy's and torch's global generators and
-            the start search's own generator.
-        on_restart: called after each restart (progress).
+    Each restart seeds numpy's and torch's global generators (foolbox draws from them) and the
+    start search's own generator from the target's restart seed, so results repeat exactly.
 
-    Returns:
-        An AttackResult with one RestartResult per restart.
+    Shape: x is (1, C, H, W) with values in [0, 1]; L0 counts pixel positions.
+
+    Example:
+        >>> result = Pointwise(PointwiseConfig(restarts=10)).run(x, label, target)
+        >>> result.best_l0
     """
-    if x.dim() != 4 or x.shape[0] != 1:
-        raise ValueError(f"attack one image (1, C, H, W) at a time, got {tuple(x.shape)}")
-    if len(restart_seeds) != config.restarts:
-        raise ValueError(f"need {config.restarts} restart seeds, got {len(restart_seeds)}")
-    results = []
-    for r, seed in enumerate(restart_seeds):
-        seed_everything(seed)
-        results.append(_restart(x, label, config, oracle_for(r), recheck_for(r), seed))
-        if on_restart is not None:
-            on_restart(results[-1])
-    return AttackResult(tuple(results))
+
+    name = "pointwise"
+    config_type = PointwiseConfig
+    description = ("Foolbox 3 Pointwise attack (Schott et al. 2019) from a salt-and-pepper "
+                   "start, best L0 of the restarts; an abstention counts as a successful attack")
+    config: PointwiseConfig
+
+    def run(self, x: torch.Tensor, label: int, target: AttackTarget,
+            on_restart: Callable[[RestartResult], None] | None = None) -> AttackResult:
+        if x.dim() != 4 or x.shape[0] != 1:
+            raise ValueError(f"attack one image (1, C, H, W) at a time, got {tuple(x.shape)}")
+        results = []
+        for r in range(self.config.restarts):
+            results.append(_restart(x, label, self.config, target, r))
+            if on_restart is not None:
+                on_restart(results[-1])
+        return AttackResult(tuple(results))

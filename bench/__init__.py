@@ -1,0 +1,94 @@
+"""bench: an attack-vs-defense harness for certified and empirical L0 robustness.
+
+The public Python API (``bench.api``) and the types and registries it works with; the ``bench``
+command line calls the same functions.
+"""
+
+from attacks.base import Attack, AttackConfig, AttackResult, AttackTarget, RestartResult
+from bench.api import (
+    BuiltDefense,
+    TrainResult,
+    attack,
+    build_defense,
+    calibration_images,
+    certify,
+    defense_config,
+    load_dataset,
+    load_defense,
+    load_plugins,
+    make_attack,
+    recipe_for,
+    report,
+    train,
+)
+from bench.configs import (
+    PROFILES,
+    RECIPES,
+    AblationConfig,
+    CertifyConfig,
+    DefenseConfig,
+    LeeConfig,
+    TrainConfig,
+    UndefendedConfig,
+)
+from bench.data import Dataset, Splits
+from bench.errors import BenchError, InputError
+from bench.parallel import Failure
+from bench.registry import (
+    Architecture,
+    DatasetEntry,
+    DefenseFamily,
+    register_architecture,
+    register_attack,
+    register_dataset,
+    register_defense,
+    resolve_defense,
+)
+from bench.store import ResultStore
+from reports.records import AttackRecord, CertifyRecord
+
+__all__ = [
+    "PROFILES",
+    "RECIPES",
+    "AblationConfig",
+    "Architecture",
+    "Attack",
+    "AttackConfig",
+    "AttackRecord",
+    "AttackResult",
+    "AttackTarget",
+    "BenchError",
+    "BuiltDefense",
+    "CertifyConfig",
+    "CertifyRecord",
+    "Dataset",
+    "DatasetEntry",
+    "DefenseConfig",
+    "DefenseFamily",
+    "Failure",
+    "InputError",
+    "LeeConfig",
+    "RestartResult",
+    "ResultStore",
+    "Splits",
+    "TrainConfig",
+    "TrainResult",
+    "UndefendedConfig",
+    "attack",
+    "build_defense",
+    "calibration_images",
+    "certify",
+    "defense_config",
+    "load_dataset",
+    "load_defense",
+    "load_plugins",
+    "make_attack",
+    "recipe_for",
+    "register_architecture",
+    "register_attack",
+    "register_dataset",
+    "register_defense",
+    "report",
+    "resolve_defense",
+    "train",
+]

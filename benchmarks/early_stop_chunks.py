@@ -5,7 +5,7 @@ exactly as ``bench attack`` does, but evaluates every vote each query leaves to 
 classifier (no early stopping; the attack's path is the same, since early stopping changes no
 decision). It records, per query, the counts of the votes it already knew (from references and the
 vote memo) and the votes it evaluated, in order, and then replays the oracle's own early stopping
-(``attacks.oracles._evaluate``: the outcome is checked before each chunk) on that record for
+(``defenses.oracles._evaluate``: the outcome is checked before each chunk) on that record for
 several chunk sizes. Queries that leave more than N/4 votes to evaluate are the start search's
 fresh noise ("start"); the rest are Pointwise's one-pixel steps ("steps").
 
@@ -24,14 +24,12 @@ from typing import cast
 
 import torch
 
-import attacks.oracles as oracles
-from attacks.oracles import EarlyStop
+import bench
+import defenses.oracles as oracles
+from attacks.pointwise import Pointwise, PointwiseConfig
 from bench.attacking import attack_one
-from bench.configs import AttackConfig, CertifyConfig
-from bench.data import load_mnist
-from bench.registry import resolve_defense
-from bench.runner import load_defense
 from bench.training import to_float
+from defenses.oracles import EarlyStop
 from defenses.smoothing import SmoothedClassifier
 
 CHUNKS = (16, 32, 64, 128, 256, 512, 1024)
@@ -42,7 +40,7 @@ Trace = list[tuple[list[int], torch.Tensor]]
 def record_trace(defense: SmoothedClassifier, image: int, restarts: int,
                  data_root: str | None) -> tuple[Trace, int, float]:
     """(known counts, evaluated votes) per query, the image's label, and the best L0 found."""
-    test = load_mnist(data_root).test
+    test = bench.load_dataset("mnist", data_root).test
     x, label = to_float(test.images[image : image + 1]), int(test.labels[image])
     trace: Trace = []
 
@@ -57,8 +55,8 @@ def record_trace(defense: SmoothedClassifier, image: int, restarts: int,
     original = oracles._evaluate
     oracles._evaluate = evaluate_all  # type: ignore[assignment]
     try:
-        attack = AttackConfig(mask_policy="fixed", restarts=restarts, n=defense.n)
-        _, result = attack_one(defense, attack, 0, image, x, label)
+        attack = Pointwise(PointwiseConfig(restarts=restarts))
+        _, result = attack_one(defense, attack, "fixed", 0, image, x, label)
     finally:
         oracles._evaluate = original
     if result is None:
@@ -67,7 +65,7 @@ def record_trace(defense: SmoothedClassifier, image: int, restarts: int,
 
 
 class _Recorded:
-    """Stands in for the defense in ``attacks.oracles._evaluate``: "noise" rows are indices into
+    """Stands in for the defense in ``defenses.oracles._evaluate``: "noise" rows are indices into
     recorded votes, and every vote it hands out counts as a forward pass."""
 
     def __init__(self, votes: torch.Tensor, classes: int) -> None:
@@ -80,7 +78,7 @@ class _Recorded:
 
 def replay(counts: list[int], votes: torch.Tensor, label: int, alpha: float,
            chunk: int, classes: int) -> int:
-    """Forward passes the oracle's own early stopping (``attacks.oracles._evaluate``) with
+    """Forward passes the oracle's own early stopping (``defenses.oracles._evaluate``) with
     ``chunk`` would have spent on one query: the known votes are given as their counts, the
     recorded ``votes`` are the pending ones, in order."""
     known = torch.repeat_interleave(torch.arange(classes), torch.tensor(counts))
@@ -99,14 +97,14 @@ def main() -> None:
     p.add_argument("--restarts", type=int, default=2, help="Pointwise restarts (default 2)")
     p.add_argument("--data-root", default=None, help="MNIST folder (default: BENCH_DATA_ROOT)")
     args = p.parse_args()
-    config = resolve_defense("ablation-k45")
-    defense, checkpoint = load_defense(config, CertifyConfig(), args.models)
+    built = bench.load_defense("ablation-k45", models=args.models, n=10000)
+    defense = built.defense
     assert isinstance(defense, SmoothedClassifier)
     began = time.perf_counter()
     trace, label, best = record_trace(defense, args.image, args.restarts, args.data_root)
     start = [(c, v) for c, v in trace if len(v) > defense.n // 4]
     steps = [(c, v) for c, v in trace if len(v) <= defense.n // 4]
-    print(f"model {checkpoint.model_id}, image {args.image}, {args.restarts} restarts, best L0 "
+    print(f"model {built.model_id}, image {args.image}, {args.restarts} restarts, best L0 "
           f"{best:g}, {len(trace)} evaluating queries ({time.perf_counter() - began:.0f} s)")
     print(f"start: {len(start)} queries, {sum(len(v) for _, v in start):,} votes left to "
           f"evaluate; steps: {len(steps)} queries, {sum(len(v) for _, v in steps):,}")

@@ -1,10 +1,11 @@
 """Choose Lee et al.'s kappa for MNIST: short trainings, then an estimate of the median certificate.
 
 For each kappa this trains ``lee-kappa{kappa}`` for a few epochs into its own models folder
-(``bench train``, resumable), estimates each of the first IMAGES test images' top-class probability
+(``bench.train``, resumable), estimates each of the first IMAGES test images' top-class probability
 from SAMPLES noise draws, and turns it into the radius a 10,000-sample certificate at alpha = 0.05
 would give if that estimate were exact (misclassified images count as -inf). The kappa with the
-largest estimated median is then trained with the full recipe and certified (README, Table 7).
+largest estimated median is then trained with the full recipe and certified
+(docs/reproduction.md, Table 7).
 
     python benchmarks/lee_kappa_sweep.py --kappas 0.05,0.1,0.2 --epochs 3 --models models/lee-sweep
 """
@@ -12,17 +13,15 @@ largest estimated median is then trained with the full recipe and certified (REA
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
-from bench.cli import main as bench_main
-from bench.configs import CertifyConfig
-from bench.data import load_mnist
-from bench.registry import resolve_defense
-from bench.runner import load_defense
+import bench
 from bench.seeding import image_generator
 from bench.training import to_float
 from defenses.lee_math import lee_l0_radius
+from defenses.smoothing import SmoothedClassifier
 from defenses.stats import clopper_pearson_lower, top_two
 
 
@@ -43,19 +42,16 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=500, help="noise draws per image (default 500)")
     p.add_argument("--data-root", default=None, help="MNIST folder (default: BENCH_DATA_ROOT)")
     args = p.parse_args()
-    test = load_mnist(args.data_root).test.head(args.images)
+    data = bench.load_dataset("mnist", args.data_root)
+    test = data.test.head(args.images)
     x, labels = to_float(test.images), test.labels.tolist()
     rows = []
     for kappa_text in args.kappas.split(","):
         name = f"lee-kappa{kappa_text.strip()}"
-        train_args = ["train", "--defense", name, "--epochs", str(args.epochs),
-                      "--models", str(args.models)]
-        if args.data_root:
-            train_args += ["--data-root", args.data_root]
-        if bench_main(train_args) != 0:
-            raise SystemExit(f"training {name} failed")
-        config = resolve_defense(name)
-        defense, checkpoint = load_defense(config, CertifyConfig(batch_size=500), args.models)
+        recipe = dataclasses.replace(bench.recipe_for(name), epochs=args.epochs)
+        trained = bench.train(name, data, models=args.models, recipe=recipe)
+        defense = bench.load_defense(name, models=args.models, batch_size=500).defense
+        assert isinstance(defense, SmoothedClassifier)
         started = time.perf_counter()
         probs = []
         for start in range(0, len(labels), 20):
@@ -68,9 +64,9 @@ def main() -> None:
         kappa = float(kappa_text)
         radii = sorted(estimated_radius(v, kappa) for v in probs)
         n = len(radii)
-        rows.append((name, checkpoint.metrics["test_sample_accuracy"],
+        rows.append((name, trained.metrics["test_sample_accuracy"],
                      sum(v > 0 for v in probs) / n, sorted(probs)[(n - 1) // 2],
-                     radii[(n - 1) // 2], checkpoint.metrics["train_seconds"],
+                     radii[(n - 1) // 2], trained.metrics["train_seconds"],
                      time.perf_counter() - started))
     print(f"\n{args.epochs} epochs per kappa; {args.images} test images x {args.samples} draws; "
           "radius estimated for N = 10,000, alpha = 0.05\n")

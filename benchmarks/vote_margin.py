@@ -16,13 +16,12 @@ import math
 import time
 from pathlib import Path
 
-from bench.configs import CertifyConfig
-from bench.data import load_mnist
-from bench.registry import resolve_defense
-from bench.runner import load_defense
+import bench
+from bench.checkpoints import find_checkpoint, load_checkpoint
 from bench.seeding import image_generator
 from bench.training import to_float
 from defenses.ablation_math import ablation_delta
+from defenses.smoothing import SmoothedClassifier
 from defenses.stats import top_two
 
 
@@ -35,9 +34,13 @@ def main() -> None:
     p.add_argument("--data-root", default=None, help="MNIST folder (default: BENCH_DATA_ROOT)")
     p.add_argument("--seed", type=int, default=1, help="seed of the ablations (default 1)")
     args = p.parse_args()
-    config = resolve_defense(args.defense)
-    defense, checkpoint = load_defense(config, CertifyConfig(batch_size=1000), args.models)
-    test = load_mnist(args.data_root).test.head(args.images)
+    built = bench.load_defense(args.defense, models=args.models, batch_size=1000)
+    config, defense = built.config, built.defense
+    if not isinstance(config, bench.AblationConfig) or not isinstance(defense,
+                                                                      SmoothedClassifier):
+        raise SystemExit(f"{args.defense} is not an ablation defense")
+    checkpoint = load_checkpoint(find_checkpoint(args.models, config), config)
+    test = bench.load_dataset("mnist", args.data_root).test.head(args.images)
     x, labels = to_float(test.images), test.labels.tolist()
     started = time.perf_counter()
     probs = []
@@ -50,9 +53,9 @@ def main() -> None:
             top, _, _ = top_two(counts)
             probs.append(counts[label] / args.samples if top == label else 0.0)
     n = len(probs)
-    d = config.image_shape[1] * config.image_shape[2]
+    d = config.d
     metrics = checkpoint.metrics
-    print(f"{args.models / (config.name + '.pt')}: single-ablation test accuracy "
+    print(f"{checkpoint.path}: single-ablation test accuracy "
           f"{100 * metrics['test_sample_accuracy']:.2f}%, "
           f"{metrics['epochs']} epochs in {metrics['train_seconds'] / 60:.1f} min")
     print(f"{n} images x {args.samples} ablations ({time.perf_counter() - started:.0f} s): "

@@ -1,4 +1,4 @@
-"""Pure arithmetic of the randomized-ablation certificate (Levine & Feizi 2020, ALGORITHMS.md §1.4).
+"""Pure arithmetic of the randomized-ablation certificate (Levine & Feizi 2020, docs/protocol.md §1).
 
 No torch, no randomness, no I/O: plain ints and floats in, numbers out.
 
@@ -75,7 +75,7 @@ def l0_radius(p_lower: float, d: int, k: int) -> int:
 
 
 def l0_radius_pairwise(p_lower_a: float, p_upper_b: float, d: int, k: int) -> int:
-    """Pairwise certified L0 radius (Jia et al. style, ALGORITHMS.md §4).
+    """Pairwise certified L0 radius (Jia et al. style, docs/protocol.md §2).
 
     Under ablation, a change of rho pixels can move at most Delta(rho) of the probability mass, so
     p_A(x') >= p̲_A - Delta and p_B(x') <= p̄_B + Delta for every rival B: A stays the top class

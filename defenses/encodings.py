@@ -1,4 +1,4 @@
-"""How the base classifier sees an ablated image: NULL-pixel encodings (ALGORITHMS.md §1.2)."""
+"""How the base classifier sees an ablated image: NULL-pixel encodings (docs/protocol.md §1)."""
 
 from __future__ import annotations
 

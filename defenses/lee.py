@@ -1,12 +1,13 @@
 """Lee et al. (NeurIPS 2019) random-value smoothing with its discrete L0 certificate.
 
 Each coordinate (channel value) of the image keeps its value with probability kappa; otherwise it
-takes one of the other ``num_values - 1`` levels, uniformly (ALGORITHMS.md §2.1). The smoothed
+takes one of the other ``num_values - 1`` levels, uniformly (docs/protocol.md §3). The smoothed
 classifier votes over such noised copies; the radius comes from ``defenses.lee_math``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -16,7 +17,7 @@ from defenses.lee_math import check_kappa, lee_l0_radius, to_fraction
 from defenses.smoothing import SmoothedClassifier
 from defenses.stats import clopper_pearson_lower
 
-__all__ = ["KEEP", "LeeSmoothing", "apply_lee_noise", "sample_lee_noise"]
+__all__ = ["KEEP", "LeeNoise", "LeeRule", "LeeSmoothing", "apply_lee_noise", "sample_lee_noise"]
 
 KEEP = -1
 """The noise entry of a coordinate that keeps its value; other entries are level indices."""
@@ -56,6 +57,55 @@ def apply_lee_noise(x: torch.Tensor, noise: torch.Tensor, num_values: int) -> to
     return torch.where(noise == KEEP, x, values)
 
 
+@dataclass(frozen=True)
+class LeeNoise:
+    """Lee et al.'s noise: each coordinate keeps its value with probability kappa, else moves to
+    one of the other ``num_values - 1`` levels, uniformly (``sample_lee_noise``)."""
+
+    kappa: float
+    num_values: int = 256
+
+    def __post_init__(self) -> None:
+        _keep_probability(self.kappa, self.num_values)
+
+    def sample(self, num: int, shape: tuple[int, int, int],
+               generator: torch.Generator) -> torch.Tensor:
+        return sample_lee_noise(num, shape, self.kappa, self.num_values, generator)
+
+    def apply(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return apply_lee_noise(x, noise, self.num_values)
+
+    def reads(self, noise: torch.Tensor) -> torch.Tensor:
+        """A draw depends on the positions where it keeps at least one channel value."""
+        return (noise == KEEP).any(dim=1).flatten(1)
+
+    def input_channels(self, channels: int) -> int:
+        return channels
+
+    def display(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return self.apply(x.expand(len(noise), -1, -1, -1), noise)
+
+
+@dataclass(frozen=True)
+class LeeRule:
+    """Lee et al.'s certificate: the largest r with p̲_A > theta_1..theta_r (their
+    Neyman-Pearson thresholds), p̲_A a one-sided Clopper-Pearson bound at alpha. Lee counts r in
+    coordinates (channel values); a change at one pixel position of a C-channel image can change
+    C of them, so the radius given here, in pixel positions, is r // C (the same on MNIST)."""
+
+    kappa: float
+    num_values: int = 256
+    name: str = "lee"
+
+    def bound_and_radius(self, counts: list[int], label: int, n: int, alpha: float,
+                         shape: tuple[int, int, int]) -> tuple[float, int]:
+        channels = shape[0]
+        coordinates = channels * shape[1] * shape[2]
+        p_lower = clopper_pearson_lower(counts[label], n, alpha)
+        radius = lee_l0_radius(p_lower, self.kappa, self.num_values, max_radius=coordinates)
+        return p_lower, radius if radius < 0 else radius // channels
+
+
 class LeeSmoothing(SmoothedClassifier):
     """Lee et al.'s random-value smoothed classifier behind the Defense protocol.
 
@@ -63,40 +113,16 @@ class LeeSmoothing(SmoothedClassifier):
         model: base classifier, noised images (B, C, H, W) -> (B, num_classes) logits.
         kappa: probability that a coordinate keeps its value, 1/num_values < kappa <= 1.
         num_values: levels per coordinate (256 for 8-bit images).
-        **kwargs: n0, n, alpha, abstain, num_classes, batch_size, device, generator, name
-            (``SmoothedClassifier``).
+        **kwargs: n0, n, alpha, abstain, num_classes, batch_size, precision, calibration, device,
+            generator, name (``SmoothedClassifier``).
 
     CERTIFY bounds the top class with a one-sided Clopper-Pearson bound at alpha and certifies
-    the largest r with p̲_A > theta_1..theta_r (Lee et al.'s Neyman-Pearson thresholds). Lee counts
-    r in coordinates (channel values); a change at one pixel position of a C-channel image can
-    change C of them, so the radius reported here, in pixel positions, is r // C (the same number
-    on MNIST).
+    with ``LeeRule``, in pixel positions.
     """
-
-    certificate_name = "lee"
 
     def __init__(self, model: nn.Module, kappa: float, *, num_values: int = 256,
                  **kwargs: Any) -> None:
-        _keep_probability(kappa, num_values)
         kwargs.setdefault("name", f"lee-kappa{kappa}")
-        super().__init__(model, **kwargs)
+        super().__init__(model, LeeNoise(kappa, num_values), LeeRule(kappa, num_values),
+                         **kwargs)
         self.kappa, self.num_values = kappa, num_values
-
-    def sample_noise(self, num: int, shape: tuple[int, int, int],
-                     generator: torch.Generator) -> torch.Tensor:
-        return sample_lee_noise(num, shape, self.kappa, self.num_values, generator)
-
-    def apply_noise(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return apply_lee_noise(x, noise, self.num_values)
-
-    def reads(self, noise: torch.Tensor) -> torch.Tensor:
-        """A draw depends on the positions where it keeps at least one channel value."""
-        return (noise == KEEP).any(dim=1).flatten(1)
-
-    def bound_and_radius(self, counts: list[int], label: int,
-                         shape: tuple[int, int, int]) -> tuple[float, int]:
-        channels = shape[0]
-        coordinates = channels * shape[1] * shape[2]
-        p_lower = clopper_pearson_lower(counts[label], self.n, self.alpha)
-        radius = lee_l0_radius(p_lower, self.kappa, self.num_values, max_radius=coordinates)
-        return p_lower, radius if radius < 0 else radius // channels

@@ -1,4 +1,4 @@
-"""Pure arithmetic of Lee et al.'s discrete L0 certificate (NeurIPS 2019, ALGORITHMS.md §2).
+"""Pure arithmetic of Lee et al.'s discrete L0 certificate (NeurIPS 2019, docs/protocol.md §3).
 
 No torch, no randomness, no I/O. Exact rationals (``fractions.Fraction``) throughout.
 
@@ -66,7 +66,7 @@ def _threshold(r: int, kappa: Fraction, num_values: int) -> Fraction:
 
 
 def lee_threshold(r: int, kappa: float | Fraction, num_values: int = 256) -> Fraction:
-    """theta_r: the certificate at L0 distance r holds iff p̲_A > theta_r (ALGORITHMS.md §2.2).
+    """theta_r: the certificate at L0 distance r holds iff p̲_A > theta_r (docs/protocol.md §3).
 
     Args:
         r: number of changed coordinates, r >= 0 (theta_0 = 1/2).

@@ -1,31 +1,34 @@
-"""What every smoothed classifier shares: votes over random noise, PREDICT and CERTIFY.
+"""A smoothed classifier: votes of a base classifier over random noise, PREDICT and CERTIFY.
 
 A smoothed classifier returns the class its base classifier votes most often over random noised
-copies of the input (Cohen et al. 2019's CERTIFY and PREDICT, ALGORITHMS.md §3). Subclasses say
-how noise is drawn and applied (ablation masks, Lee et al.'s random values) and which certificate
-turns the estimation votes into a radius; the statistics come from ``defenses.stats``.
+copies of the input (Cohen et al. 2019's CERTIFY and PREDICT, docs/protocol.md). A noise model
+says how noise is drawn and applied (ablation masks, Lee et al.'s random values) and a certificate
+rule turns the estimation votes into a radius; the statistics come from ``defenses.stats``.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from defenses.base import ABSTAIN, Certificate, Prediction
+from defenses.base import ABSTAIN, L0_PIXELS, Certificate, CertificateRule, NoiseModel, Prediction
+from defenses.oracles import EarlyStop, FixedOracle, FreshOracle, Oracle, Queries
 from defenses.precision import PRECISIONS, InferenceModel, Precision
 from defenses.stats import predict_from_counts
 
 __all__ = ["SmoothedClassifier"]
 
 
-class SmoothedClassifier(ABC):
-    """Base class of the smoothed defenses (the Defense protocol).
+class SmoothedClassifier:
+    """A smoothed defense (the Defense protocol): a noise model, a certificate rule and a base
+    classifier.
 
     Args:
         model: base classifier, noised inputs -> (B, num_classes) logits.
+        noise: the noise model (``defenses.base.NoiseModel``).
+        rule: the certificate rule (``defenses.base.CertificateRule``).
         n0: CERTIFY's selection samples. n: CERTIFY's estimation samples and PREDICT's samples.
         alpha: failure probability (one-sided bound in CERTIFY, two-sided test in PREDICT).
         abstain: Cohen-style CERTIFY (abstain when nothing is certified) instead of the
@@ -47,9 +50,13 @@ class SmoothedClassifier(ABC):
     attack oracle re-evaluate only the samples a changed pixel can affect.
     """
 
+    threat_model = L0_PIXELS
+
     def __init__(
         self,
         model: nn.Module,
+        noise: NoiseModel,
+        rule: CertificateRule,
         *,
         n0: int = 1000,
         n: int = 10000,
@@ -74,6 +81,7 @@ class SmoothedClassifier(ABC):
         if precision == "int8" and calibration is None:
             raise ValueError("int8 needs calibration images (training images)")
         self.model = model.eval()
+        self.noise, self.rule = noise, rule
         self.precision, self.calibration = precision, calibration
         self._infer: InferenceModel | None = None
         self.n0, self.n, self.alpha, self.abstain = n0, n, alpha, abstain
@@ -83,28 +91,35 @@ class SmoothedClassifier(ABC):
         self.name = name
         self.forward_passes = 0
 
-    # --- what a subclass defines -------------------------------------------------------------
+    # --- the noise model and the certificate rule ---------------------------------------------
 
-    @abstractmethod
+    @property
+    def samples(self) -> int:
+        """N: PREDICT's votes and an attack query's."""
+        return self.n
+
+    @property
+    def certificate_name(self) -> str:
+        return self.rule.name
+
     def sample_noise(self, num: int, shape: tuple[int, int, int],
                      generator: torch.Generator) -> torch.Tensor:
         """``num`` independent noise draws for one image of shape (C, H, W), first dim = samples."""
+        return self.noise.sample(num, shape, generator)
 
-    @abstractmethod
     def apply_noise(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """The base classifier's inputs: images (M, C, H, W) noised by ``noise`` (M, ...)."""
+        return self.noise.apply(x, noise)
 
-    @abstractmethod
     def reads(self, noise: torch.Tensor) -> torch.Tensor:
         """Bool (M, H * W): the pixel positions whose values sample m's noised input depends on."""
+        return self.noise.reads(noise)
 
-    @abstractmethod
     def bound_and_radius(self, counts: list[int], label: int,
                          shape: tuple[int, int, int]) -> tuple[float, int]:
         """(p_lower, radius in pixel positions) from the N estimation votes for the selected
         ``label``; radius -1 when nothing is certified. ``shape`` is the image's (C, H, W)."""
-
-    certificate_name: str = ""
+        return self.rule.bound_and_radius(counts, label, self.n, self.alpha, shape)
 
     def noised_copies(self, images: torch.Tensor, per_image: int,
                       generator: torch.Generator) -> torch.Tensor:
@@ -236,3 +251,14 @@ class SmoothedClassifier(ABC):
             out.append(Certificate(label, radius, p_lower, tuple(sel), tuple(est),
                                    self.certificate_name))
         return out
+
+    def oracle(self, shape: tuple[int, int, int], label: int, generator: torch.Generator,
+               queries: Queries) -> Oracle:
+        """Vote counts over N noise draws per query: fresh draws from ``generator`` on every
+        query, or one fixed set drawn from it now (``queries.policy``), stopping early once the
+        attack's decision for ``label`` is settled."""
+        stop = EarlyStop(label, self.alpha) if queries.early_stop else None
+        if queries.policy == "fresh":
+            return FreshOracle(self, self.n, generator, stop)
+        return FixedOracle(self, self.sample_noise(self.n, shape, generator), stop=stop,
+                           start_samples=queries.stand_in)

@@ -1,4 +1,4 @@
-"""Pure statistics of smoothed CERTIFY and PREDICT (Cohen et al. 2019; ALGORITHMS.md §1.5-1.6).
+"""Pure statistics of smoothed CERTIFY and PREDICT (Cohen et al. 2019; docs/protocol.md §1).
 
 No torch, no randomness, no I/O.
 """
@@ -69,7 +69,7 @@ def simultaneous_bounds(
 ) -> tuple[float, float]:
     """(p̲_A, p̄_B): bounds on the top class and on every rival that hold together at level alpha.
 
-    Jia et al.'s SimuEM with a Bonferroni split (ALGORITHMS.md §4): each class gets a one-sided
+    Jia et al.'s SimuEM with a Bonferroni split (docs/protocol.md §2): each class gets a one-sided
     Clopper-Pearson bound at alpha / c (c = number of classes), the lower one for ``top`` and the
     upper one for every other class; p̄_B is the largest rival upper bound, clipped at 1 - p̲_A
     (p_B <= 1 - p_A always holds).

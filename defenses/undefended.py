@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from defenses.base import Certificate, Prediction
+from defenses.base import L0_PIXELS, Certificate, Prediction
+from defenses.oracles import LogitOracle, Oracle, Queries
 from defenses.precision import InferenceModel, Precision
 
 __all__ = ["Undefended"]
@@ -18,6 +19,7 @@ class Undefended:
 
     Args:
         model: (B, C, H, W) images in [0, 1] -> (B, num_classes) logits.
+        num_classes: number of classes.
         batch_size: forward batch (speed only).
         precision: the classifier's arithmetic, "fp32", "bf16" or "int8"
             (``defenses.precision``).
@@ -27,10 +29,15 @@ class Undefended:
 
     ``predict`` returns the argmax class, never ABSTAIN; ``certify`` certifies nothing beyond the
     image itself (radius 0, p_lower 1.0 because the answer is deterministic). ``generators`` are
-    accepted for the protocol and ignored.
+    accepted for the protocol and ignored. An attack queries its logits (``oracle``).
     """
 
-    def __init__(self, model: nn.Module, *, batch_size: int = 1024, precision: Precision = "fp32",
+    samples = 0
+    alpha = 0.0
+    threat_model = L0_PIXELS
+
+    def __init__(self, model: nn.Module, *, num_classes: int = 10, batch_size: int = 1024,
+                 precision: Precision = "fp32",
                  calibration: torch.Tensor | None = None, device: torch.device | str = "cpu",
                  name: str = "cnn") -> None:
         if batch_size < 1:
@@ -41,6 +48,7 @@ class Undefended:
         self.infer = InferenceModel(model, precision, device=device, batch_invariant=False,
                                     calibration=calibration)
         self.precision = precision
+        self.num_classes = num_classes
         self.batch_size = batch_size
         self.device = torch.device(device)
         self.name = name
@@ -67,3 +75,8 @@ class Undefended:
     ) -> list[Certificate]:
         """The argmax class with radius 0: an undefended classifier certifies only x itself."""
         return [Certificate(p.label, 0, 1.0, certificate="none") for p in self.predict(x)]
+
+    def oracle(self, shape: tuple[int, int, int], label: int, generator: torch.Generator,
+               queries: Queries) -> Oracle:
+        """The logits of every query (no noise: ``generator`` and ``queries`` are unused)."""
+        return LogitOracle(self)

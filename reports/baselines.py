@@ -1,7 +1,7 @@
 """PURE: the baseline comparisons (Tables 7 and 8) and the pairwise certificate's gain. No I/O.
 
 Table 7 compares Lee et al.'s smoothing with ablation and Table 8 the NULL encodings, each on the
-same images (ALGORITHMS.md §6). The pairwise certificate (ALGORITHMS.md §4) is recomputed here from
+same images. The pairwise certificate (docs/protocol.md) is recomputed here from
 the vote counts stored with the paper's certificate: ``bench certify --certificate pairwise`` with
 the same seed draws the same ablations and stores the same counts, so both radii of an image come
 from the same samples.
@@ -10,13 +10,13 @@ from the same samples.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench.store import CertifyRecord
 from defenses.ablation_math import l0_radius_pairwise
 from defenses.stats import simultaneous_bounds
+from reports.paper import paper_value
+from reports.records import CertifyRecord
 from reports.tables import CertifySummary, registry_name, shown_defense
 from reports.tabular import Table
 
@@ -31,12 +31,6 @@ __all__ = [
     "table7",
     "table8",
 ]
-
-TABLE7_MNIST = {"lee": 4, "ablation": 8}
-"""Table 7, MNIST: median certified robustness of the best Lee et al. and ablation models."""
-
-TABLE8_MNIST = {"multichannel": (96.72, 0.45, 8), "mean": (96.27, 0.43, 7)}
-"""Table 8, MNIST k = 45: accuracy %, abstained %, median certified robustness per encoding."""
 
 
 def _median(values: Sequence[int]) -> int:
@@ -71,13 +65,12 @@ def table7(summaries: Sequence[CertifySummary],
     """
     columns = ("defense", "images", "N0", "N", "alpha", "accuracy (abstained)",
                "median certified (misclassified = -inf)",
-               "median (misclassified = 0, Lee's convention)", "paper: median (MNIST)")
+               "median (misclassified = 0, Lee's convention)", "paper: median")
     rows = []
     for s, recs in zip(summaries, records, strict=True):
         lee = _family(s.defense) == "lee"
-        paper = (TABLE7_MNIST["lee"] if lee else
-                 TABLE7_MNIST["ablation"] if registry_name(s.defense) == "ablation-k45"
-                 else None)
+        value = paper_value(s.dataset, "table7", "lee" if lee else registry_name(s.defense))
+        paper = None if value is None else value[0]
         rows.append((
             s.defense, str(s.images), str(s.n0), str(s.n), f"{s.alpha:g}",
             f"{100 * s.accuracy:.2f}% ({100 * s.abstained:.2f}%)",
@@ -100,8 +93,7 @@ def table8(summaries: Sequence[CertifySummary]) -> Table:
     rows = []
     for s in summaries:
         family = _family(s.defense)
-        k = re.search(r"-k(\d+)$", registry_name(s.defense))
-        paper = TABLE8_MNIST.get(family) if k and k.group(1) == "45" else None
+        paper = paper_value(s.dataset, "table8", registry_name(s.defense))
         rows.append((
             s.defense, family, str(s.images), str(s.n0), str(s.n), f"{s.alpha:g}",
             f"{100 * s.accuracy:.2f}% ({100 * s.abstained:.2f}%)",

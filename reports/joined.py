@@ -2,8 +2,9 @@
 per-image joined table and the soundness audit. No I/O.
 
 A certify run is the records of one (run hash, dataset fingerprint, seed); an attack run likewise.
-An attack run is joined with the certify run of the same defense, model, data and seed that covers
-every attacked image (the one with the largest N, then the most images, when several do).
+An attack run is joined with the certify run of the same defense, model, data, seed and threat
+model that covers every attacked image (the one with the largest N, then the most images, when
+several do); runs of different threat models are never joined.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from bench.store import AttackRecord, CertifyRecord
+from reports.records import AttackRecord, CertifyRecord
 from reports.tables import shown_defense
 from reports.tabular import Table
 
@@ -23,6 +24,7 @@ __all__ = [
     "Pairing",
     "attack_runs",
     "audit_table",
+    "auditable",
     "certify_runs",
     "empirical_robust_accuracy",
     "joined_table",
@@ -102,15 +104,17 @@ def attack_runs(records: Sequence[AttackRecord]) -> list[AttackRun]:
 
 
 def pair_runs(attacks: Sequence[AttackRun], certifies: Sequence[CertifyRun]) -> list[Pairing]:
-    """Each attack run with the best certify run of the same defense, model, data and seed that
-    covers all its images (largest N, then most images, then the paper's certificate)."""
+    """Each attack run with the best certify run of the same defense, model, data, seed and threat
+    model that covers all its images (largest N, then most images, then the paper's
+    certificate)."""
     out = []
     for run in attacks:
         a = run.first
         images = {r.image for r in run.records}
         candidates = [c for c in certifies
                       if (c.first.defense, c.first.model_id, c.first.data_fingerprint,
-                          c.first.seed) == (a.defense, a.model_id, a.data_fingerprint, a.seed)
+                          c.first.seed, c.first.threat_model) ==
+                      (a.defense, a.model_id, a.data_fingerprint, a.seed, a.threat_model)
                       and images <= {r.image for r in c.records}]
         best = max(candidates, default=None,
                    key=lambda c: (c.first.n, len(c.records), c.first.certificate == "levine-feizi"))
@@ -120,6 +124,15 @@ def pair_runs(attacks: Sequence[AttackRun], certifies: Sequence[CertifyRun]) -> 
 
 def _radius(pairing: Pairing) -> dict[int, int]:
     return {} if pairing.certify is None else {r.image: r.radius for r in pairing.certify.records}
+
+
+def auditable(pairing: Pairing) -> list[int]:
+    """The attacked images the audit can check: a certificate of the right class (radius >= 0), a
+    correct clean answer, and an adversarial that the independent re-check confirmed."""
+    radius = _radius(pairing)
+    return [r.image for r in pairing.attack.records
+            if r.image in radius and radius[r.image] >= 0 and not r.clean_adversarial
+            and math.isfinite(r.best_confirmed_l0)]
 
 
 def violations(pairing: Pairing) -> list[tuple[int, int, float]]:
@@ -180,15 +193,18 @@ def joined_table(certifies: Sequence[CertifyRun], pairings: Sequence[Pairing]) -
 def audit_table(pairings: Sequence[Pairing]) -> Table:
     """Per attack run: images attacked with a certificate, violations, the rate alpha allows."""
     columns = ("defense", "attack", "masks", "N (attack)", "certificate", "images with both",
-               "violations", "violation rate", "alpha", "violating images (image: radius >= L0)")
+               "auditable", "violations", "violation rate", "alpha",
+               "violating images (image: radius >= L0)")
     rows = []
     for p in pairings:
         a = p.attack.first
         both = len(_radius(p).keys() & {r.image for r in p.attack.records})
+        checked = len(auditable(p))
         found = violations(p)
         listed = ", ".join(f"{i}: {r} >= {_fmt_l0(v)}" for i, r, v in found) or "-"
         rows.append((shown_defense(a.defense, a.config), a.attack, a.mask_policy, str(a.n or "-"),
-                     "-" if p.certify is None else p.certify.label, str(both), str(len(found)),
-                     f"{100 * len(found) / both:.1f}%" if both else "-",
+                     "-" if p.certify is None else p.certify.label, str(both), str(checked),
+                     str(len(found)) if checked else "-",
+                     f"{100 * len(found) / both:.1f}%" if checked else "-",
                      "-" if p.certify is None else f"{p.certify.first.alpha:g}", listed))
-    return Table(columns, tuple(rows), "lllrlrrrrl")
+    return Table(columns, tuple(rows), "lllrlrrrrrl")

@@ -1,31 +1,34 @@
 """Records -> matplotlib Figures (Agg). Never saves: the report writer does.
 
 Every figure says the dataset, N and alpha in its title, labels its axes with units (pixels) and
-has a legend.
+has a legend, placed below the axes so it never covers data (the writer saves with a tight
+bounding box).
 """
 
 from __future__ import annotations
 
+import json
 import math
-import re
 from collections.abc import Sequence
 
 import matplotlib
 import numpy as np
-import torch
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from bench.configs import AblationConfig, DefenseConfig, LeeConfig
-from defenses.encodings import Encoding
-from defenses.lee import apply_lee_noise, sample_lee_noise
-from defenses.masks import sample_keep_masks
 from reports.joined import CertifyRun, Pairing, empirical_robust_accuracy
 
-__all__ = ["ablated_samples", "adversarial_examples", "radius_scatter", "robustness_curves",
+__all__ = ["adversarial_examples", "noise_samples", "radius_scatter", "robustness_curves",
            "sweep_plot"]
+
+
+def _legend_below(ax: Axes, columns: int = 1) -> None:
+    """The legend under the axes, outside the data."""
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=columns,
+              frameon=False)
 
 
 def _settings(runs: Sequence[CertifyRun]) -> str:
@@ -55,19 +58,20 @@ def robustness_curves(certifies: Sequence[CertifyRun], pairings: Sequence[Pairin
             if p.certify is not run:
                 continue
             what = f"{p.attack.label}, {len(p.attack.records)} images"
-            for confirmed, style in ((False, ":"), (True, "--")):
+            # the confirmed curve is drawn above the found one, thicker, so it shows where the
+            # two coincide
+            for confirmed, style, width in ((False, ":", 1.2), (True, "--", 2.0)):
                 emp = empirical_robust_accuracy(p.attack, top, confirmed)
                 ax.step(rhos, [100 * v for v in emp], where="post", linestyle=style,
-                        color=colours(i % 10),
+                        linewidth=width, color=colours(i % 10), zorder=3 if confirmed else 2,
                         label=f"empirical ({'confirmed' if confirmed else 'found'}): {what}")
     ax.set_xlabel("L0 radius rho (pixels)")
     ax.set_ylabel("accuracy at rho (%)")
-    ax.set_ylim(0, 101)
+    ax.set_ylim(-3, 103)  # a curve at 0% or 100% stays clear of the frame
     ax.set_xlim(0, top)
     ax.grid(alpha=0.3)
     ax.set_title(f"Certified vs empirical L0 robustness ({_settings(certifies)})", fontsize=10)
-    ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
+    _legend_below(ax)
     return fig
 
 
@@ -99,8 +103,7 @@ def radius_scatter(pairings: Sequence[Pairing]) -> Figure:
     ax.set_title(f"Certificate vs attack per image ({_settings(runs) if runs else 'no runs'})",
                  fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
+    _legend_below(ax)
     return fig
 
 
@@ -109,9 +112,10 @@ def sweep_plot(certifies: Sequence[CertifyRun]) -> Figure | None:
     multichannel ablation runs (paper's certificate); None with fewer than two k values."""
     by_k: dict[int, CertifyRun] = {}
     for run in certifies:
-        match = re.fullmatch(r"ablation-k(\d+)", run.first.defense)
-        if match and run.first.certificate == "levine-feizi":
-            k = int(match.group(1))
+        config = json.loads(run.first.config).get("defense", {})
+        if (config.get("kind") == "ablation" and config.get("encoding") == "multichannel"
+                and run.first.certificate == "levine-feizi"):
+            k = int(config["k"])
             if k not in by_k or len(run.records) > len(by_k[k].records):
                 by_k[k] = run
     if len(by_k) < 2:
@@ -171,47 +175,38 @@ def adversarial_examples(pairing: Pairing, originals: dict[int, np.ndarray],
     return fig
 
 
-def _noised_views(config: DefenseConfig, x: torch.Tensor, count: int,
-                  generator: torch.Generator) -> np.ndarray | None:
-    """What the base classifier sees for ``count`` noise draws of x (1, C, H, W), as (count, H, W)
-    images of the first channel; NaN marks a NULL (ablated) pixel of the multichannel encoding."""
-    _, h, w = config.image_shape
-    if isinstance(config, AblationConfig):
-        keep = sample_keep_masks(count, h * w, config.k, generator).view(count, h, w)
-        views = x[:, 0].expand(count, h, w).clone()
-        fill = math.nan if config.encoding is Encoding.MULTICHANNEL else config.fill
-        views[~keep] = fill
-        return views.numpy()
-    if isinstance(config, LeeConfig):
-        noise = sample_lee_noise(count, config.image_shape, config.kappa, config.num_values,
-                                 generator)
-        return apply_lee_noise(x.expand(count, -1, -1, -1), noise, config.num_values)[:, 0].numpy()
-    return None
+def noise_samples(rows: Sequence[tuple[str, np.ndarray]], image: np.ndarray,
+                  source: str) -> Figure | None:
+    """Like the paper's Figure 1: one test image and, for each smoothed defense, its noise draws
+    as the base classifier sees them.
 
+    Args:
+        rows: (defense name, draws (count, H, W) of the first channel; NaN marks a pixel that
+            carries no value, drawn in blue).
+        image: the clean image (C, H, W) in [0, 1].
+        source: the data's source, for the title.
 
-def ablated_samples(configs: Sequence[DefenseConfig], image: np.ndarray, source: str,
-                    count: int = 4, seed: int = 0) -> Figure | None:
-    """Like the paper's Figure 1: one test image and ``count`` noise draws of each smoothed
-    defense (NULL pixels of the multichannel encoding in blue). None without smoothed defenses."""
-    x = torch.as_tensor(image, dtype=torch.float32).unsqueeze(0)
-    rows = []
-    for config in configs:
-        views = _noised_views(config, x, count, torch.Generator().manual_seed(seed))
-        if views is not None:
-            rows.append((config, views))
+    Returns:
+        The figure, or None without rows.
+    """
     if not rows:
         return None
+    count = max(len(views) for _, views in rows)
     cmap = plt.get_cmap("gray").with_extremes(bad="tab:blue")
     fig, axes = plt.subplots(len(rows), count + 1, figsize=(1.8 * (count + 1), 2 * len(rows)),
                              dpi=110, squeeze=False)
-    for row, (config, views) in enumerate(rows):
+    for row, (name, views) in enumerate(rows):
         panels = [(image[0], "clean")] + [(v, f"draw {j + 1}") for j, v in enumerate(views)]
-        for col, (picture, title) in enumerate(panels):
+        for col in range(count + 1):
             ax = axes[row][col]
-            ax.imshow(np.ma.masked_invalid(picture), cmap=cmap, vmin=0, vmax=1)
-            ax.set_title(title if col else f"{config.name}\n{title}", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
+            if col >= len(panels):
+                ax.set_axis_off()
+                continue
+            picture, title = panels[col]
+            ax.imshow(np.ma.masked_invalid(picture), cmap=cmap, vmin=0, vmax=1)
+            ax.set_title(title if col else f"{name}\n{title}", fontsize=8)
     fig.suptitle(f"{source}: what the base classifier sees (blue = NULL, not a pixel value)",
                  fontsize=10)
     fig.tight_layout()

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bench.store import CertifyRecord
 from reports.baselines import (
     render_pairwise_gain,
     render_table7,
     render_table8,
     summarize_pairwise_gain,
 )
+from reports.records import CertifyRecord
 from reports.tables import render_certified_accuracy, render_table1, summarize_certify
 
 __all__ = ["certify_summary", "comparison", "max_rho"]

@@ -1,6 +1,6 @@
 """PURE: certification and attack records -> summaries -> markdown. No I/O.
 
-Conventions (ALGORITHMS.md §1.7): accuracy and abstention come from PREDICT; the certified radius
+Conventions (docs/protocol.md): accuracy and abstention come from PREDICT; the certified radius
 of a misclassified image is -1 (the paper's -infinity); the median certified robustness is the
 lower median of all radii (``sorted[(n - 1) // 2]``, torch.median's convention) and N/A when it is
 -1; the upper median ``sorted[n // 2]`` ("largest rho that at least half the images certify") is
@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench.configs import UndefendedConfig
-from bench.store import AttackRecord, CertifyRecord
-from reports.paper import TABLE1, TABLE2
+from reports.paper import paper_value
+from reports.records import AttackRecord, CertifyRecord
 from reports.tabular import Table
 
 __all__ = [
@@ -38,11 +36,6 @@ __all__ = [
 ]
 
 
-# the precision a table leaves unsaid: bf16 for smoothed defenses (their default on a CPU with
-# native bf16; fp32 results, the default elsewhere, are labelled so tables from different machines
-# never look alike), fp32 for the undefended one
-_DEFAULT_PRECISION = {"ablation": "bf16", "lee": "bf16", "undefended": UndefendedConfig.precision}
-
 
 @dataclass(frozen=True)
 class CertifySummary:
@@ -58,22 +51,20 @@ class CertifySummary:
     n: int
     alpha: float
     data_source: str
+    dataset: str = "mnist"
 
 
 def shown_defense(defense: str, config_json: str) -> str:
-    """The defense's name as tables show it: with its precision in brackets when that is not the
-    kind's reference (bf16 for smoothed defenses, fp32 for the undefended one; records from before
-    precision was recorded ran in fp32)."""
+    """The defense's name as tables show it, with the precision its base classifier ran in
+    (records from before precision was recorded ran in fp32), so results of different machines
+    never look alike: "ablation-k45 (bf16)"."""
     try:
         config = json.loads(config_json).get("defense")
     except (ValueError, AttributeError):
         return defense
-    if not isinstance(config, dict) or config.get("kind") not in _DEFAULT_PRECISION:
+    if not isinstance(config, dict):
         return defense
-    precision = config.get("precision", "fp32")
-    if precision == _DEFAULT_PRECISION[config["kind"]]:
-        return defense
-    return f"{defense} ({precision})"
+    return f"{defense} ({config.get('precision', 'fp32')})"
 
 
 def registry_name(shown: str) -> str:
@@ -107,16 +98,12 @@ def summarize_certify(records: Sequence[CertifyRecord], max_rho: int = 11) -> Ce
         n=records[0].n,
         alpha=records[0].alpha,
         data_source=",".join(sorted({r.data_source for r in records})),
+        dataset=records[0].dataset,
     )
 
 
 def _fmt_median(value: int | None) -> str:
     return "N/A" if value is None else str(value)
-
-
-def _paper_k(defense: str) -> int | None:
-    match = re.fullmatch(r"ablation-k(\d+)", defense)
-    return int(match.group(1)) if match else None
 
 
 def table1(summaries: Sequence[CertifySummary]) -> Table:
@@ -126,8 +113,7 @@ def table1(summaries: Sequence[CertifySummary]) -> Table:
                "s/image", "data")
     rows = []
     for s in summaries:
-        k = _paper_k(registry_name(s.defense))
-        paper = TABLE1.get(k) if k is not None else None
+        paper = paper_value(s.dataset, "table1", registry_name(s.defense))
         rows.append((
             s.defense, str(s.images), str(s.n0), str(s.n), f"{s.alpha:g}",
             f"{100 * s.accuracy:.2f}% ({100 * s.abstained:.2f}%)",
@@ -187,6 +173,7 @@ class AttackSummary:
     forward_passes_per_image: float
     seconds_per_image: float
     data_source: str
+    dataset: str = "mnist"
 
 
 def _lower_median(values: Sequence[float]) -> float:
@@ -224,6 +211,7 @@ def summarize_attack(records: Sequence[AttackRecord],
         forward_passes_per_image=statistics.fmean(r.forward_passes for r in records),
         seconds_per_image=statistics.fmean(r.seconds for r in records),
         data_source=",".join(sorted({r.data_source for r in records})),
+        dataset=records[0].dataset,
     )
 
 
@@ -239,7 +227,7 @@ def table2(summaries: Sequence[AttackSummary]) -> Table:
                "forwards/img", "s/img", "paper: clean acc.", "paper: median L0")
     rows = []
     for s in summaries:
-        paper = TABLE2.get(registry_name(s.defense))
+        paper = paper_value(s.dataset, "table2", registry_name(s.defense))
         rows.append((
             s.defense, s.attack, str(s.images), f"{100 * s.clean_accuracy:.1f}%",
             f"{_fmt_l0(s.median_l0)} ({_fmt_l0(s.median_confirmed_l0)})",

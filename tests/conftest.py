@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from bench.cli import main
-from bench.data import MnistSplits, load_mnist
+from bench.data import Splits, load_mnist
 
 
 def train_tiny(models: Path, defense: str, images: int) -> None:
@@ -20,11 +20,11 @@ def train_tiny(models: Path, defense: str, images: int) -> None:
                  "--train-limit", str(images)]) == 0
 
 
-def head_splits(train: int, test: int) -> MnistSplits:
+def head_splits(train: int, test: int) -> Splits:
     """The first ``train`` training and ``test`` test images of MNIST (the full set when found,
     else the bundled sample)."""
     full = load_mnist()
-    return MnistSplits(full.train.head(train), full.test.head(test))
+    return Splits(full.train.head(train), full.test.head(test), full.notice)
 
 
 class ConstantModel(nn.Module):
@@ -83,9 +83,14 @@ class KeptBrightnessModel(nn.Module):
         return torch.stack([mean, torch.full_like(mean, self.threshold)], dim=1)
 
 
-def shown(name: str) -> str:
-    """How tables label a smoothed defense run in this machine's default precision (tables name
-    every precision but bf16, ``reports.tables.shown_defense``)."""
-    from bench.configs import DEFAULT_PRECISION
+def auto_precision() -> str:
+    """The precision "auto" gives a smoothed defense on this machine's CPU."""
+    from defenses.precision import native_bf16
 
-    return name if DEFAULT_PRECISION == "bf16" else f"{name} ({DEFAULT_PRECISION})"
+    return "bf16" if native_bf16("cpu") else "fp32"
+
+
+def shown(name: str) -> str:
+    """How tables label a smoothed defense run in this machine's default precision
+    (``reports.tables.shown_defense``)."""
+    return f"{name} ({auto_precision()})"

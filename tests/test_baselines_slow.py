@@ -20,13 +20,10 @@ from pathlib import Path
 
 import pytest
 
+import bench
 from bench.cli import main
-from bench.configs import CertifyConfig
-from bench.data import load_mnist
-from bench.registry import resolve_defense
-from bench.runner import CertifyJob, load_defense
-from bench.store import CertifyRecord, ResultStore
 from reports.baselines import lee_convention_median, summarize_pairwise_gain
+from reports.records import CertifyRecord
 from reports.tables import summarize_certify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,19 +32,17 @@ RECIPE = ["--epochs", "24", "--train-precision", "fp32"]
 
 
 def _records(name: str) -> list[CertifyRecord]:
-    config = resolve_defense(name)
-    _, checkpoint = load_defense(config, CertifyConfig(), MODELS)
-    job = CertifyJob(config, CertifyConfig(), checkpoint.model_id, 0)
-    with ResultStore(RESULTS) as store:
-        records = store.records(job.run_hash, load_mnist().test.fingerprint, 0,
-                                images=range(1000))
+    """The records ``_compare`` stored (``certify`` finds them and computes nothing)."""
+    defense = bench.load_defense(name, models=MODELS, n0=1000, n=10000, alpha=0.05)
+    records = bench.certify(defense, bench.load_dataset("mnist").test, range(1000),
+                            store=RESULTS)
     assert len(records) == 1000
     return records
 
 
 def _compare(table: str) -> None:
-    assert main(["compare", table, "--limit", "1000", "--models", str(MODELS),
-                 "--results", str(RESULTS), *RECIPE]) == 0
+    assert main(["compare", table, "--profile", "paper", "--limit", "1000", "--models",
+                 str(MODELS), "--results", str(RESULTS), *RECIPE]) == 0
 
 
 @pytest.fixture(autouse=True)

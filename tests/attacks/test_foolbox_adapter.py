@@ -1,7 +1,7 @@
 import torch
 
 from attacks.foolbox_adapter import MisclassifiedOrAbstained, foolbox_model, wrong_or_abstained
-from attacks.oracles import LogitOracle
+from defenses.oracles import LogitOracle
 from defenses.undefended import Undefended
 from tests.conftest import MeanBrightnessModel
 

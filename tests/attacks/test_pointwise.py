@@ -1,16 +1,37 @@
 import math
+from collections.abc import Callable
 
+import pytest
 import torch
 
 from attacks.base import AttackResult, RestartResult
 from attacks.l0 import pixel_l0
-from attacks.oracles import LogitOracle, Oracle
-from attacks.pointwise import pointwise_attack
-from bench.configs import AttackConfig
+from attacks.pointwise import Pointwise, PointwiseConfig
+from defenses.oracles import LogitOracle, Oracle
 from defenses.undefended import Undefended
 from tests.conftest import MeanBrightnessModel
 
-CONFIG = AttackConfig(restarts=3, init_steps=50)
+CONFIG = PointwiseConfig(restarts=3, init_steps=50)
+
+
+class _Target:
+    """An attack target of a deterministic classifier with a given oracle per restart, a fixed
+    re-check answer and the restart index as seed."""
+
+    samples, policy = 0, "none"
+    alpha: float | None = None
+
+    def __init__(self, oracle_for: Callable[[int], Oracle], recheck: bool = True) -> None:
+        self.oracle_for, self.answer = oracle_for, recheck
+
+    def oracle(self, restart: int, stand_in: int = 0) -> Oracle:
+        return self.oracle_for(restart)
+
+    def recheck(self, restart: int, x_adv: torch.Tensor) -> bool:
+        return self.answer
+
+    def seed(self, restart: int) -> int:
+        return restart
 
 
 def _image() -> torch.Tensor:
@@ -19,14 +40,9 @@ def _image() -> torch.Tensor:
     return x  # mean 0.75 > 0.5: class 0 under MeanBrightnessModel
 
 
-def _run(recheck: bool = True, config: AttackConfig = CONFIG) -> AttackResult:
+def _run(recheck: bool = True, config: PointwiseConfig = CONFIG) -> AttackResult:
     defense = Undefended(MeanBrightnessModel())
-
-    def oracle_for(restart: int) -> Oracle:
-        return LogitOracle(defense)
-
-    return pointwise_attack(_image(), 0, config, oracle_for, lambda r: lambda x_adv: recheck,
-                            list(range(config.restarts)))
+    return Pointwise(config).run(_image(), 0, _Target(lambda r: LogitOracle(defense), recheck))
 
 
 def test_pointwise_finds_a_small_adversarial_and_keeps_the_best_restart() -> None:
@@ -71,9 +87,8 @@ def test_failed_recheck_is_recorded() -> None:
 
 def test_no_adversarial_found_gives_inf() -> None:
     defense = Undefended(MeanBrightnessModel(threshold=-1.0))  # nothing is ever class 1
-    result = pointwise_attack(_image(), 0, AttackConfig(restarts=2, init_steps=5),
-                              lambda r: LogitOracle(defense), lambda r: lambda x_adv: True,
-                              [0, 1])
+    result = Pointwise(PointwiseConfig(restarts=2, init_steps=5)).run(
+        _image(), 0, _Target(lambda r: LogitOracle(defense)))
     assert [r.l0 for r in result.restarts] == [math.inf, math.inf]
     assert result.best is None and result.best_l0 == math.inf
 
@@ -92,7 +107,7 @@ class _WithStandIn:
         return self.full(x)
 
 
-def _stand_in_run(stand_in_threshold: float, config: AttackConfig = CONFIG
+def _stand_in_run(stand_in_threshold: float, config: PointwiseConfig = CONFIG
                   ) -> tuple[AttackResult, list[_WithStandIn]]:
     made: list[_WithStandIn] = []
 
@@ -101,8 +116,7 @@ def _stand_in_run(stand_in_threshold: float, config: AttackConfig = CONFIG
                                  LogitOracle(Undefended(MeanBrightnessModel(stand_in_threshold)))))
         return made[-1]
 
-    result = pointwise_attack(_image(), 0, config, oracle_for, lambda r: lambda x_adv: True,
-                              list(range(config.restarts)))
+    result = Pointwise(config).run(_image(), 0, _Target(oracle_for))
     return result, made
 
 
@@ -118,7 +132,7 @@ def test_start_search_goes_to_the_stand_in_and_the_start_passes_the_full_oracle(
 
 
 def test_stand_in_start_costs_the_full_oracle_few_queries() -> None:
-    config = AttackConfig(restarts=2, init_steps=50, l2_binary_search=False)
+    config = PointwiseConfig(restarts=2, init_steps=50, l2_binary_search=False)
     with_stand_in, made = _stand_in_run(0.5, config)  # the same classifier: the same decisions
     plain = _run(config=config)
     assert [r.l0 for r in with_stand_in.restarts] == [r.l0 for r in plain.restarts]
@@ -132,3 +146,26 @@ def test_stand_in_that_finds_nothing_adversarial_falls_back_to_the_full_search()
     result, made = _stand_in_run(-1.0)  # the stand-in never answers class 1
     assert all(math.isfinite(r.l0) for r in result.restarts)
     assert all(o.start is not None and o.start.queries > 0 for o in made)
+
+
+def test_config_is_checked_and_only_its_type_is_taken() -> None:
+    with pytest.raises(ValueError, match="restarts"):
+        PointwiseConfig(restarts=0)
+    with pytest.raises(ValueError, match="start_point"):
+        PointwiseConfig(start_point="anywhere")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="PointwiseConfig"):
+        Pointwise(object())  # type: ignore[arg-type]
+
+
+def test_stand_in_size_follows_the_target() -> None:
+    config = PointwiseConfig(start_n=1000)
+
+    class Fixed:
+        samples, policy, alpha = 10000, "fixed", 0.05
+
+    class Fresh:
+        samples, policy, alpha = 10000, "fresh", 0.05
+
+    assert config.stand_in(Fixed()) == 1000  # type: ignore[arg-type]
+    assert config.stand_in(Fresh()) == 0  # type: ignore[arg-type]
+    assert PointwiseConfig(start_n=10000).stand_in(Fixed()) == 0  # type: ignore[arg-type]

@@ -37,7 +37,7 @@ def test_attack_cnn_records_and_resumes(workdir: Path, capsys: pytest.CaptureFix
     assert main(["attack", "--defense", "cnn", *_args(workdir), "--limit", "3",
                  *QUICK_ATTACK]) == 0
     out = capsys.readouterr().out
-    assert "| cnn | pointwise | 3 |" in out and "paper: median L0" in out
+    assert "| cnn (fp32) | pointwise | 3 |" in out and "paper: median L0" in out
     with ResultStore(workdir / "r.sqlite") as store:
         first = store.attack_records()
     assert [r.image for r in first] == [0, 1, 2]
@@ -87,7 +87,7 @@ def test_run_trains_certifies_and_attacks(workdir: Path,
     out = capsys.readouterr().out
     assert f"| {shown('ablation-k45')} | 2 | 20 | 60 |" in out  # Table 1 row of the same images
     assert f"| {shown('ablation-k45')} | pointwise | 2 |" in out
-    assert "--limit 275 --n 10000" in out  # how to run the paper's protocol
+    assert "--profile paper" in out  # how to run the paper's protocol
 
 
 def test_bad_attack_input_is_refused(workdir: Path, tmp_path: Path,

@@ -14,7 +14,7 @@ import torch
 from bench import runner
 from bench.checkpoints import save_checkpoint
 from bench.cli import main
-from bench.configs import checkpoint_dict
+from bench.identity import checkpoint_identity
 from bench.registry import resolve_defense
 from bench.store import ResultStore
 from bench.training import build_base_classifier
@@ -88,14 +88,16 @@ def test_missing_checkpoint(tmp_path: Path, results: Path,
 
 def test_truncated_checkpoint(models: Path, tmp_path: Path, results: Path,
                               capsys: pytest.CaptureFixture[str]) -> None:
-    raw = (models / "ablation-k45.pt").read_bytes()
-    (tmp_path / "ablation-k45.pt").write_bytes(raw[: len(raw) // 3])
+    raw = (models / "mnist" / "ablation-k45.pt").read_bytes()
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / "ablation-k45.pt").write_bytes(raw[: len(raw) // 3])
     _fails(_certify(tmp_path, results), "truncated, corrupt", capsys)
 
 
 def test_checkpoint_of_another_config(models: Path, tmp_path: Path, results: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    shutil.copy(models / "ablation-k45.pt", tmp_path / "ablation-k20.pt")
+    (tmp_path / "mnist").mkdir()
+    shutil.copy(models / "mnist" / "ablation-k45.pt", tmp_path / "mnist" / "ablation-k20.pt")
     _fails(_certify(tmp_path, results, "ablation-k20"), "trained for another config", capsys)
 
 
@@ -103,8 +105,8 @@ def test_checkpoint_of_another_architecture(tmp_path: Path, results: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     # the config says multichannel ablation-k45 (2 input channels), the weights take 1 channel
     one_channel = build_base_classifier(resolve_defense("ablation-mean-k45"))
-    save_checkpoint(tmp_path / "ablation-k45.pt", one_channel,
-                    checkpoint_dict(resolve_defense("ablation-k45")), {}, {}, {})
+    save_checkpoint(tmp_path / "mnist" / "ablation-k45.pt", one_channel,
+                    checkpoint_identity(resolve_defense("ablation-k45")), {}, {}, {})
     _fails(_certify(tmp_path, results), "does not fit", capsys)
 
 
@@ -115,8 +117,9 @@ class _Evil:
 
 def test_checkpoint_that_would_execute_code(tmp_path: Path, results: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "mnist").mkdir()
     torch.save({"format": "bench-checkpoint-v1", "payload": _Evil()},
-               tmp_path / "ablation-k45.pt")
+               tmp_path / "mnist" / "ablation-k45.pt")
     _fails(_certify(tmp_path, results), "cannot be read safely", capsys)
     assert "pwned" not in capsys.readouterr().out
 

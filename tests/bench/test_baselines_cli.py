@@ -64,7 +64,7 @@ def test_mean_null_and_lee_certify(workdir: Path, capsys: pytest.CaptureFixture[
 def test_pairwise_is_refused_for_other_defenses(workdir: Path, defense: str,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     assert _certify(workdir, defense, "--certificate", "pairwise") == 2
-    assert "ablation defenses only" in capsys.readouterr().err
+    assert "certificate 'pairwise' is not one of" in capsys.readouterr().err
 
 
 def _compare(root: Path, *extra: str) -> int:

@@ -14,9 +14,9 @@ import torch
 from bench import runner
 from bench.cli import main
 from bench.configs import CertifyConfig
+from bench.jobs import CertifyJob, DataInfo
 from bench.parallel import Failure, WorkerSpec, _chunk_task, threads_per_worker
 from bench.registry import resolve_defense
-from bench.runner import CertifyJob, DataInfo
 from bench.store import ResultStore
 from bench.training import build_base_classifier
 from tests.conftest import train_tiny
@@ -76,7 +76,7 @@ def test_a_failing_image_is_retried_then_recorded_and_the_others_go_on(
     config, certify = resolve_defense("ablation-k45"), CertifyConfig(n0=10, n=30)
     job = CertifyJob(config, certify, "m", 0)
     spec = WorkerSpec(config, certify, job, DataInfo("mnist", "test", "f"),
-                      build_base_classifier(config).state_dict(), 1)
+                      build_base_classifier(config), 1)
     images = np.zeros((3, 1, 28, 28), np.uint8)
     images[1, 0, 0, 0] = 77  # marks test image 11, which turns into NaN on every try
 

@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from attacks.oracles import EarlyStop, FixedOracle
 from bench.cli import main
-from bench.configs import DEFAULT_PRECISION
 from bench.perf import AuditedOracle
 from defenses.ablation import RandomizedAblation
 from defenses.masks import sample_keep_masks
-from tests.conftest import KeptBrightnessModel, train_tiny
+from defenses.oracles import EarlyStop, FixedOracle
+from tests.conftest import KeptBrightnessModel, auto_precision, train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +33,10 @@ def test_perf_quick_writes_every_figure(models: Path, tmp_path: Path,
     assert set(result["forwards"]) == {"fp32", "bf16", "int8"}
     assert result["forwards"]["fp32"]["vote_agreement_with_fp32"] == 1.0
     assert all(row["forwards_per_s"] > 0 for row in result["forwards"].values())
-    assert result["precision"] == DEFAULT_PRECISION and result["certify_s_per_image"] > 0
+    assert result["precision"] == auto_precision() and result["certify_s_per_image"] > 0
     # emulated bf16 (no AVX-512 BF16 or AMX) is measured on fewer inputs and says so
     native = result["machine"]["native_bf16"]
-    assert native is (DEFAULT_PRECISION == "bf16")
+    assert native is (auto_precision() == "bf16")
     assert result["forwards"]["bf16"].get("emulated", False) is not native
     attack = result["attack"]
     assert attack["decisions_identical"] is True

@@ -74,7 +74,7 @@ def test_batch_size_and_worker_count_do_not_change_results(models: Path, tmp_pat
                  str(tmp_path / "batch7.sqlite")]) == 0
     # two worker processes writing to one database at the same time, three images each
     shared = tmp_path / "workers.sqlite"
-    workers = [_bench(*base, "--start", str(start), "--limit", "3", "--results", str(shared))
+    workers = [_bench(*base, "--first", str(start), "--limit", "3", "--results", str(shared))
                for start in (0, 3)]
     assert [w.wait(timeout=300) for w in workers] == [0, 0]
     assert _rows(tmp_path / "batch7.sqlite", "certify") == _rows(serial, "certify")

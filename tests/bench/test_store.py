@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from bench.errors import InputError
-from bench.store import AttackRecord, CertifyRecord, ResultStore
+from bench.store import ResultStore
+from reports.records import AttackRecord, CertifyRecord
 
 
 def record(image: int, **changes: object) -> CertifyRecord:

@@ -1,4 +1,4 @@
-"""defenses.ablation_math against ALGORITHMS.md §1.4/§1.8 and hand-computed values."""
+"""defenses.ablation_math against docs/protocol.md §1 and hand-computed values."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from defenses.ablation_math import ablation_delta, l0_radius, l0_radius_pairwise
 
 D, K = 784, 45
 
-DELTA_VECTORS = [  # ALGORITHMS.md §1.8, d=784, k=45
+DELTA_VECTORS = [  # d=784, k=45, exact to 1e-15
     (1, 0.0573979592), (2, 0.1115704903), (3, 0.1626949505), (4, 0.2109391595),
     (5, 0.2564619003), (6, 0.2994133952), (7, 0.3399357566), (8, 0.3781634155),
     (9, 0.4142235267), (10, 0.4482363542), (11, 0.4803156359), (12, 0.5105689301),
@@ -63,7 +63,7 @@ def test_radius_boundary_is_strict() -> None:
     assert l0_radius(0.875, 8, 1) == 2
     # d=4, k=2, p_lower=1: Delta(1) = 1/2 leaves exactly 1/2, not more: radius 0.
     assert l0_radius(1.0, 4, 2) == 0
-    # p = 1/2 + 45/784 sits exactly on the rho=1 boundary (ALGORITHMS.md §1.4): margin 1e-9.
+    # p = 1/2 + 45/784 sits exactly on the rho=1 boundary: margin 1e-9.
     boundary = 0.5 + 45 / 784
     assert l0_radius(boundary - 1e-9, D, K) == 0
     assert l0_radius(boundary + 1e-9, D, K) == 1
@@ -103,7 +103,7 @@ def test_radius_rejects_bad_probability() -> None:
         l0_radius(1.5, D, K)
 
 
-PAIRWISE = [  # ALGORITHMS.md §4: (p_lower_a, p_upper_b, paper radius, pairwise radius)
+PAIRWISE = [  # (p_lower_a, p_upper_b, paper radius, pairwise radius)
     (0.8, 0.2, 6, 6), (0.8, 0.1, 6, 7), (0.9, 0.05, 8, 9), (0.7, 0.1, 3, 6),
     (0.6, 0.2, 1, 3), (0.55, 0.05, 0, 4), (0.99, 0.005, 11, 11),
 ]

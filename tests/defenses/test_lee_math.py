@@ -1,4 +1,4 @@
-"""defenses.lee_math against ALGORITHMS.md §2.3 (Lee et al.'s published thresholds)."""
+"""defenses.lee_math against Lee et al.'s published thresholds (docs/protocol.md §3)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_more_kappa_01_thresholds() -> None:
 
 
 def test_closed_forms() -> None:
-    # theta_0 = 1/2; K = 255, r = 1: theta_1 = 0.6 - beta (ALGORITHMS.md §2.2); K = 1, kappa 0.8:
+    # theta_0 = 1/2; K = 255, r = 1: theta_1 = 0.6 - beta (docs/protocol.md §3); K = 1, kappa 0.8:
     # theta_1 = 7/8 and theta_3 = 127/128 exactly
     assert lee_threshold(0, 0.1) == Fraction(1, 2)
     assert lee_threshold(1, 0.1) == Fraction(6, 10) - Fraction(9, 10) / 255

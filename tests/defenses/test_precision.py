@@ -130,13 +130,3 @@ def test_default_precision_is_bf16_only_where_the_cpu_has_it(
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
     assert native_bf16("cpu") is (expected == "bf16")
     assert fast_precision("cpu") == expected
-
-
-def test_default_configs_follow_this_cpu() -> None:
-    from bench.configs import DEFAULT_EPOCHS, AblationConfig, LeeConfig, TrainConfig
-
-    expected = "bf16" if native_bf16("cpu") else "fp32"
-    assert AblationConfig("ablation-k45", 45).precision == expected
-    assert LeeConfig("lee-kappa0.3", 0.3).precision == expected
-    assert TrainConfig().precision == expected
-    assert TrainConfig().epochs == DEFAULT_EPOCHS == (64 if expected == "bf16" else 24)

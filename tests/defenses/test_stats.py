@@ -1,4 +1,4 @@
-"""defenses.stats against ALGORITHMS.md §1.5-1.8 and hand-computed values."""
+"""defenses.stats against docs/protocol.md §1 and hand-computed values."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def _spread(n_a: int, n_b: int, n: int = 10000, classes: int = 10) -> list[int]:
 
 
 @pytest.mark.parametrize(("n_a", "n_b", "p_lower", "p_upper", "radius"), [
-    # ALGORITHMS.md §4, SimuEM at alpha / 10 from N = 10,000 votes
+    # SimuEM at alpha / 10 from N = 10,000 votes (docs/protocol.md §2)
     (9000, 600, 0.892031, 0.066380, 8), (8000, 1500, 0.789504, 0.159414, 6),
     (7000, 500, 0.688052, 0.055882, 6), (6000, 3000, 0.587286, 0.311948, 2),
 ])

@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from bench.configs import config_dict
+from bench.identity import config_fields
 from bench.registry import resolve_defense
-from bench.store import CertifyRecord
 from defenses.ablation_math import l0_radius
 from defenses.stats import clopper_pearson_lower
 from reports.baselines import (
@@ -20,11 +19,11 @@ from reports.baselines import (
     render_table8,
     summarize_pairwise_gain,
 )
+from reports.records import CertifyRecord
 from reports.tables import summarize_certify
 from tests.bench.test_store import record
-from tests.conftest import shown
 
-ABLATION = json.dumps({"defense": config_dict(resolve_defense("ablation-k45"))})
+ABLATION = json.dumps({"defense": config_fields(resolve_defense("ablation-k45"))})
 
 
 def _vote_record(image: int, n_top: int, n_second: int, label: int = 7,
@@ -51,7 +50,7 @@ def test_lee_convention_scores_misclassified_as_zero() -> None:
 
 
 @pytest.mark.parametrize(("n_top", "n_second", "pairwise"), [
-    (9000, 600, 8), (8000, 1500, 6), (7000, 500, 6), (6000, 3000, 2),  # ALGORITHMS.md §4
+    (9000, 600, 8), (8000, 1500, 6), (7000, 500, 6), (6000, 3000, 2),  # docs/protocol.md §2
 ])
 def test_pairwise_radius_from_stored_votes(n_top: int, n_second: int, pairwise: int) -> None:
     assert pairwise_radius(_vote_record(0, n_top, n_second)) == pairwise
@@ -62,7 +61,7 @@ def test_pairwise_radius_of_a_misclassified_image() -> None:
 
 
 def test_pairwise_radius_needs_an_ablation_record() -> None:
-    lee = json.dumps({"defense": config_dict(resolve_defense("lee-kappa0.1"))})
+    lee = json.dumps({"defense": config_fields(resolve_defense("lee-kappa0.1"))})
     with pytest.raises(ValueError, match="ablation"):
         pairwise_radius(record(0, config=lee))
 
@@ -80,7 +79,7 @@ def test_pairwise_gain_summary() -> None:
     assert g.certified_accuracy_paper == (0.8, 0.8, 0.6, 0.6)
     assert g.certified_accuracy_pairwise == (0.8, 0.8, 0.8, 0.6)
     table = render_pairwise_gain([g])
-    assert f"| {shown('ablation-k45')} | pairwise | 5 | 6 | +1 | +1.25 | 3 / 0 |" in table
+    assert "| ablation-k45 (fp32) | pairwise | 5 | 6 | +1 | +1.25 | 3 / 0 |" in table
 
 
 def test_tables_7_and_8_show_the_paper_beside_ours() -> None:
@@ -96,7 +95,7 @@ def test_tables_7_and_8_show_the_paper_beside_ours() -> None:
 
 
 def test_tables_7_and_8_find_the_paper_row_beside_a_shown_precision() -> None:
-    fp32 = json.dumps({"defense": {**config_dict(resolve_defense("ablation-k45")),
+    fp32 = json.dumps({"defense": {**config_fields(resolve_defense("ablation-k45")),
                                    "precision": "fp32"}})
     ablation = [record(i, radius=8, config=fp32) for i in range(3)]
     t7 = render_table7([summarize_certify(ablation)], [ablation])

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.configs import config_dict
+from bench.identity import config_fields
 from bench.registry import resolve_defense
+from bench.reporting import write_report
 from bench.store import ResultStore
 from reports.joined import (
     attack_runs,
@@ -21,17 +22,15 @@ from reports.joined import (
     pair_runs,
     violations,
 )
-from reports.writer import write_report
 from tests.bench.test_store import attack_record, record
-from tests.conftest import shown
 
 RADII = [5, 7, -1, 9, 2]  # lower median of sorted [-1, 2, 5, 7, 9] = 5
 L0 = [12.0, 6.0, 0.0, math.inf, 3.0]  # image 1: 6 <= 7 and image 4: 3 > 2; image 2 is clean-wrong
 
 
 def _database(path: Path) -> Path:
-    ablation = json.dumps({"defense": config_dict(resolve_defense("ablation-k45"))})
-    lee = json.dumps({"defense": config_dict(resolve_defense("lee-kappa0.3"))})
+    ablation = json.dumps({"defense": config_fields(resolve_defense("ablation-k45"))})
+    lee = json.dumps({"defense": config_fields(resolve_defense("lee-kappa0.3"))})
     with ResultStore(path) as store:
         for i, radius in enumerate(RADII):
             store.add(record(i, radius=radius, config=ablation,
@@ -73,14 +72,17 @@ def test_report_files_medians_audit_and_idempotence(tmp_path: Path) -> None:
     assert {"index.md", "table1.md", "table1.csv", "table2.csv", "table7.csv", "joined.csv",
             "audit.csv", "robustness.png", "scatter.png", "certified_accuracy.csv"} <= set(first)
     table1 = (out / "table1.md").read_text()
-    assert f"| {shown('ablation-k45')} | 5 |" in table1 and "| 5 (5) |" in table1
+    assert "| ablation-k45 (fp32) | 5 |" in table1 and "| 5 (5) |" in table1
     assert "96.72% (0.45%)" in table1  # the paper beside ours
     # radii 5, 7, -1, 9, 2: certified accuracy 80% at rho 0..2, 60% at 3..5, 40% at 6, 7
     accuracy = (out / "certified_accuracy.csv").read_text().splitlines()
     assert accuracy[1].startswith(
-        f"{shown('ablation-k45')},80.0,80.0,80.0,60.0,60.0,60.0,40.0,40.0,20.0")
+        "ablation-k45 (fp32),80.0,80.0,80.0,60.0,60.0,60.0,40.0,40.0,20.0")
     index = (out / "index.md").read_text()
-    assert "Violations found: **1**" in index and "1: 7 >= 6" in index
+    # images 0, 1 and 4 have a certificate and a confirmed adversarial (2 is clean-wrong, 3 has
+    # none found)
+    assert "Auditable images (a certificate and a confirmed adversarial): 3. Violations found: " \
+        "**1**" in index and "1: 7 >= 6" in index
     assert "(robustness.png)" in index and "(table7.csv)" in index
     # twice: the same bytes, PNGs included
     again = {p.name: p.read_bytes() for p in write_report(results, out)}
@@ -100,7 +102,8 @@ def test_report_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_image_figures(tmp_path: Path) -> None:
     import numpy as np
 
-    from reports.plots import ablated_samples, adversarial_examples
+    from bench.reporting import _noise_rows
+    from reports.plots import adversarial_examples, noise_samples
 
     with ResultStore(_database(tmp_path / "r.sqlite")) as store:
         (pairing,) = pair_runs(attack_runs(store.attack_records()), certify_runs(store.records()))
@@ -110,18 +113,27 @@ def test_image_figures(tmp_path: Path) -> None:
     assert fig is not None and len(fig.axes) == 3 * 3  # images 0, 1 and 4: three columns
     assert adversarial_examples(pairing, {}) is None
     image = np.random.default_rng(0).random((1, 28, 28)).astype(np.float32)
-    configs = [resolve_defense(n) for n in ("ablation-k45", "ablation-mean-k45", "lee-kappa0.3",
-                                            "cnn")]
-    fig = ablated_samples(configs, image, "mnist", count=3)
+    runs = certify_runs([record(0, run_hash=n, defense=n) for n in
+                         ("ablation-k45", "ablation-mean-k45", "lee-kappa0.3", "cnn", "mine-k3")])
+    rows = _noise_rows(runs, image, "mnist", count=3)
+    # each smoothed defense's own noise model draws; cnn has none, mine-k3 is not registered
+    assert [name for name, _ in rows] == ["ablation-k45", "ablation-mean-k45", "lee-kappa0.3"]
+    views = dict(rows)
+    assert views["ablation-k45"].shape == (3, 28, 28)
+    assert (~np.isnan(views["ablation-k45"])).sum(axis=(1, 2)).tolist() == [45, 45, 45]
+    assert not np.isnan(views["ablation-mean-k45"]).any()
+    fig = noise_samples(rows, image, "mnist")
     assert fig is not None and len(fig.axes) == 3 * 4  # three smoothed defenses, clean + 3 draws
-    assert ablated_samples([resolve_defense("cnn")], image, "mnist") is None
+    assert noise_samples([], image, "mnist") is None
 
 
 def test_sweep_plot_needs_two_ks() -> None:
     from reports.plots import sweep_plot
 
-    runs = certify_runs([record(i, run_hash=f"k{k}", defense=f"ablation-k{k}", radius=k // 10)
-                         for k in (20, 45) for i in range(3)])
+    config = {k: json.dumps({"defense": config_fields(resolve_defense(f"ablation-k{k}"))})
+              for k in (20, 45)}
+    runs = certify_runs([record(i, run_hash=f"k{k}", defense=f"ablation-k{k}", radius=k // 10,
+                                config=config[k]) for k in (20, 45) for i in range(3)])
     fig = sweep_plot(runs)
     assert fig is not None and "N = 6" in fig.axes[0].get_title()
     assert sweep_plot(runs[:1]) is None
@@ -130,7 +142,7 @@ def test_sweep_plot_needs_two_ks() -> None:
 def test_plots_tell_apart_runs_of_one_defense_with_other_models_or_precisions() -> None:
     from reports.plots import radius_scatter, robustness_curves
 
-    int8 = json.dumps({"defense": config_dict(dataclasses.replace(
+    int8 = json.dumps({"defense": config_fields(dataclasses.replace(
         resolve_defense("ablation-k45"), precision="int8"))})
     certifies = certify_runs([record(i, run_hash=h, model_id=m, config=c)
                               for h, m, c in (("a", "aaaaaaaa1", "{}"), ("b", "bbbbbbbb2", int8))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.store import CertifyRecord
+from reports.records import CertifyRecord
 from reports.tables import render_certified_accuracy, render_table1, summarize_certify
 from tests.bench.test_store import record
 
@@ -80,21 +80,21 @@ def test_attack_summary_medians_recheck_rate_and_join() -> None:
     assert "| 96.7% | 31 |" in table  # the paper's ablation-k45 row beside ours
 
 
-def test_a_non_default_precision_is_shown_beside_the_defense() -> None:
+def test_the_precision_is_shown_beside_the_defense() -> None:
     import json as _json
 
-    from bench.configs import config_dict
+    from bench.identity import config_fields
     from bench.registry import resolve_defense
     from reports.tables import shown_defense
 
-    bf16 = _json.dumps({"defense": {**config_dict(resolve_defense("ablation-k45")),
+    bf16 = _json.dumps({"defense": {**config_fields(resolve_defense("ablation-k45")),
                                     "precision": "bf16"}})
     int8 = _json.dumps({"defense": {**_json.loads(bf16)["defense"], "precision": "int8"}})
     old = _json.dumps({"defense": {k: v for k, v in _json.loads(bf16)["defense"].items()
                                    if k != "precision"}})
-    assert shown_defense("ablation-k45", bf16) == "ablation-k45"
+    assert shown_defense("ablation-k45", bf16) == "ablation-k45 (bf16)"
     assert shown_defense("ablation-k45", int8) == "ablation-k45 (int8)"
     assert shown_defense("ablation-k45", old) == "ablation-k45 (fp32)"  # recorded before bf16
-    assert shown_defense("cnn", _json.dumps({"defense": config_dict(resolve_defense("cnn"))})) \
-        == "cnn"
+    assert shown_defense("cnn", _json.dumps({"defense": config_fields(resolve_defense("cnn"))})) \
+        == "cnn (fp32)"
     assert shown_defense("x", "{}") == "x" and shown_defense("x", "not json") == "x"

@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from attacks.oracles import EarlyStop, FixedOracle, FreshOracle
 from defenses.ablation import RandomizedAblation
 from defenses.decisions import attack_succeeds
 from defenses.lee import LeeSmoothing
 from defenses.masks import sample_keep_masks
+from defenses.oracles import EarlyStop, FixedOracle, FreshOracle
 from tests.conftest import KeptBrightnessModel, MeanBrightnessModel
 
 

@@ -25,16 +25,63 @@ label, every vote is evaluated and the counts are exact.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import torch
 
 from defenses.decisions import settled_outcome
-from defenses.smoothing import SmoothedClassifier
-from defenses.undefended import Undefended
 
-__all__ = ["EarlyStop", "FixedOracle", "FreshOracle", "LogitOracle", "Oracle"]
+__all__ = ["MASK_POLICIES", "EarlyStop", "FixedOracle", "FreshOracle", "LogitOracle",
+           "MaskPolicy", "Oracle", "Queries"]
+
+MaskPolicy = Literal["fresh", "fixed"]
+MASK_POLICIES: tuple[MaskPolicy, ...] = ("fresh", "fixed")
+
+
+@dataclass(frozen=True)
+class Queries:
+    """How a stochastic defense answers an attack's queries.
+
+    Attributes:
+        policy: "fresh" draws N new noise samples on every query (the paper's protocol); "fixed"
+            draws one set of N per restart and reuses it, evaluated incrementally.
+        stand_in: with "fixed", a cheaper stand-in oracle on the first ``stand_in`` draws for
+            start searches (0 or at least N: none).
+        early_stop: evaluate votes in chunks and stop once the attack's decision is settled
+            (exact: the decisions are the same either way).
+    """
+
+    policy: MaskPolicy = "fresh"
+    stand_in: int = 0
+    early_stop: bool = True
+
+
+class Voter(Protocol):
+    """What the vote oracles need of a smoothed classifier (``defenses.smoothing``)."""
+
+    @property
+    def num_classes(self) -> int: ...
+
+    @property
+    def forward_passes(self) -> int: ...
+
+    def sample_noise(self, num: int, shape: tuple[int, int, int],
+                     generator: torch.Generator) -> torch.Tensor: ...
+
+    def reads(self, noise: torch.Tensor) -> torch.Tensor: ...
+
+    def noise_votes(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor: ...
+
+    def vote_counts(self, x: torch.Tensor, num: int,
+                    generators: Sequence[torch.Generator] | None = None) -> torch.Tensor: ...
+
+
+class Scorer(Protocol):
+    """A deterministic classifier's logits (``defenses.undefended``)."""
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
 class Oracle(Protocol):
@@ -57,7 +104,7 @@ class LogitOracle:
     abstains = False
     start: Oracle | None = None
 
-    def __init__(self, defense: Undefended) -> None:
+    def __init__(self, defense: Scorer) -> None:
         self.defense, self.queries = defense, 0
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,7 +129,7 @@ class EarlyStop:
 _UNKNOWN = -1  # a vote that early stopping skipped
 
 
-def _evaluate(defense: SmoothedClassifier, x1: torch.Tensor, noise: torch.Tensor,
+def _evaluate(defense: Voter, x1: torch.Tensor, noise: torch.Tensor,
               votes: torch.Tensor, pending: torch.Tensor, stop: EarlyStop | None) -> None:
     """Fill ``votes[pending]`` (indices) with the base classifier's votes under ``noise``, in
     order, stopping as soon as the outcome is settled (votes left at _UNKNOWN)."""
@@ -123,7 +170,7 @@ class FreshOracle:
     abstains = True
     start: Oracle | None = None
 
-    def __init__(self, defense: SmoothedClassifier, n: int, generator: torch.Generator,
+    def __init__(self, defense: Voter, n: int, generator: torch.Generator,
                  stop: EarlyStop | None = None) -> None:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
@@ -207,7 +254,7 @@ class FixedOracle:
 
     abstains = True
 
-    def __init__(self, defense: SmoothedClassifier, noise: torch.Tensor, cache: int = 4,
+    def __init__(self, defense: Voter, noise: torch.Tensor, cache: int = 4,
                  stop: EarlyStop | None = None, memo: int = 1_000_000,
                  start_samples: int = 0) -> None:
         self.defense, self.noise, self.cache_size = defense, noise, max(1, cache)
