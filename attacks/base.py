@@ -18,10 +18,11 @@ import torch
 
 from attacks.l0 import pixel_l0
 from defenses.base import L0_PIXELS
+from defenses.decisions import attack_succeeds
 from defenses.oracles import Oracle
 
 __all__ = ["Attack", "AttackConfig", "AttackResult", "AttackTarget", "RestartResult",
-           "restart_result"]
+           "restart_result", "wrong_or_abstained"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +38,21 @@ class AttackConfig:
     def __post_init__(self) -> None:
         if self.restarts < 1:
             raise ValueError(f"restarts must be >= 1, got {self.restarts}")
+
+
+def wrong_or_abstained(scores: list[float], label: int, alpha: float | None) -> bool:
+    """Whether one query's answer is a successful attack on true class ``label``.
+
+    Args:
+        scores: the oracle's row: vote counts of a smoothed defense, logits otherwise.
+        label: the true class.
+        alpha: PREDICT's two-sided level for vote counts (abstain when the top-two binomial test
+            does not reject p = 1/2), or None for a deterministic classifier (argmax only).
+    """
+    if alpha is None:
+        predicted = max(range(len(scores)), key=lambda c: (scores[c], -c))
+        return predicted != label
+    return attack_succeeds([round(s) for s in scores], label, alpha)
 
 
 class AttackTarget(Protocol):

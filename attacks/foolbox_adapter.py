@@ -13,32 +13,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from defenses.decisions import attack_succeeds
+from attacks.base import wrong_or_abstained
 from defenses.oracles import Oracle
 
-__all__ = ["MisclassifiedOrAbstained", "OracleModule", "foolbox_model", "seed_foolbox",
-           "wrong_or_abstained"]
+__all__ = ["MisclassifiedOrAbstained", "OracleModule", "foolbox_model", "seed_foolbox"]
 
 
 def seed_foolbox(seed: int) -> None:
     """Seed the global torch and numpy generators, which foolbox's attacks draw from."""
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-
-
-def wrong_or_abstained(scores: list[float], label: int, alpha: float | None) -> bool:
-    """Whether one query's answer is a successful attack on true class ``label``.
-
-    Args:
-        scores: the oracle's row: vote counts of a smoothed defense, logits otherwise.
-        label: the true class.
-        alpha: PREDICT's two-sided level for vote counts (abstain when the top-two binomial test
-            does not reject p = 1/2), or None for a deterministic classifier (argmax only).
-    """
-    if alpha is None:
-        predicted = max(range(len(scores)), key=lambda c: (scores[c], -c))
-        return predicted != label
-    return attack_succeeds([round(s) for s in scores], label, alpha)
 
 
 class MisclassifiedOrAbstained(fb.criteria.Criterion):

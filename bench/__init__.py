@@ -4,7 +4,15 @@ The public Python API (``bench.api``) and the types and registries it works with
 command line calls the same functions.
 """
 
-from attacks.base import Attack, AttackConfig, AttackResult, AttackTarget, RestartResult
+from attacks.base import (
+    Attack,
+    AttackConfig,
+    AttackResult,
+    AttackTarget,
+    RestartResult,
+    restart_result,
+    wrong_or_abstained,
+)
 from bench.api import (
     BuiltDefense,
     TrainResult,
@@ -90,5 +98,7 @@ __all__ = [
     "register_defense",
     "report",
     "resolve_defense",
+    "restart_result",
     "train",
+    "wrong_or_abstained",
 ]

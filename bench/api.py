@@ -105,11 +105,7 @@ def defense_config(name: str, *, dataset: str = "mnist", precision: str = "auto"
     family, _ = defense_family(name)
     config = resolve_defense(name, dataset)
     resolved = resolve_precision(precision, resolve_device(device), fast=family.fast_inference)
-    return _with(config, precision=resolved)
-
-
-def _with(config: DefenseConfig, **changes: Any) -> DefenseConfig:
-    return dataclasses.replace(config, **changes)
+    return dataclasses.replace(config, precision=resolved)
 
 
 @dataclass(frozen=True)
@@ -143,17 +139,10 @@ class BuiltDefense:
         return self.defense.certify(x, generators)
 
 
-def _settings(config: DefenseConfig, n0: int, n: int, alpha: float, abstain: bool,
-              certificate: str | None, batch_size: int) -> CertifyConfig:
-    try:
-        settings = CertifyConfig(n0=n0, n=n, alpha=alpha, abstain=abstain,
-                                 certificate=certificate, batch_size=batch_size)
-    except ValueError as e:
-        raise InputError(str(e)) from None
+def _check_certificate(config: DefenseConfig, certificate: str | None) -> None:
     if certificate is not None and certificate not in config.certificates:
         raise InputError(f"certificate {certificate!r} is not one of {config.name}'s: "
                          f"{', '.join(config.certificates)}.")
-    return settings
 
 
 def build_defense(defense: str | DefenseConfig, model: nn.Module, *, dataset: str = "mnist",
@@ -183,7 +172,12 @@ def build_defense(defense: str | DefenseConfig, model: nn.Module, *, dataset: st
     where = resolve_device(device)
     config = (defense if isinstance(defense, DefenseConfig)
               else defense_config(defense, dataset=dataset, precision=precision, device=where))
-    settings = _settings(config, n0, n, alpha, abstain, certificate, batch_size)
+    _check_certificate(config, certificate)
+    try:
+        settings = CertifyConfig(n0=n0, n=n, alpha=alpha, abstain=abstain,
+                                 certificate=certificate, batch_size=batch_size)
+    except ValueError as e:
+        raise InputError(str(e)) from None
     if config.precision == "int8" and calibration is None:
         raise InputError(f"{config.name} in int8 needs training images to calibrate: pass "
                          "calibration=bench.calibration_images(data.train)")
@@ -206,8 +200,7 @@ def load_defense(defense: str | DefenseConfig, *, models: str | Path = "models",
     where = resolve_device(device)
     config = (defense if isinstance(defense, DefenseConfig)
               else defense_config(defense, dataset=dataset, precision=precision, device=where))
-    if settings.get("certificate") is not None:
-        _settings(config, 1, 1, 0.05, False, settings["certificate"], 1)  # before any I/O
+    _check_certificate(config, settings.get("certificate"))  # before any I/O
     model, checkpoint = load_trained(config, Path(models))
     return build_defense(config, model, device=where, model_id=checkpoint.model_id, **settings)
 
@@ -279,7 +272,7 @@ def _in_workers(defense: BuiltDefense, job: CertifyJob | AttackJob, data: Datase
     threads = threads_per_worker(jobs) if backend == "local" else 1
     spec = WorkerSpec(defense.config, defense.settings, job, DataInfo.of(data),
                       copy.deepcopy(defense.model).cpu(), threads, defense.calibration,
-                      loaded_plugins())
+                      *loaded_plugins())
     return run_parallel(spec, data.images[todo], data.labels[todo], todo, jobs=jobs,
                         backend=backend, scheduler=scheduler)
 

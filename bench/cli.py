@@ -173,7 +173,10 @@ def _eval_request(args: argparse.Namespace) -> EvalRequest:
     return EvalRequest(names, evaluation, _train_request(args, names[0]))
 
 
-def _report_hint(results: Path) -> str:
+def _report_hint(results: Path, written: Path | None = None) -> str:
+    if written is not None:
+        return (f"\nrecords: {results}\nreport: {written / 'index.md'} (bench report --results "
+                f"{results} --out {written} writes it again)")
     return f"\nrecords: {results}\nreport: bench report --results {results}"
 
 
@@ -222,14 +225,14 @@ def _run(args: argparse.Namespace, ui: _Console) -> None:
         print(perf_table(result).markdown())
         print(f"\nwrote {args.out / 'perf.json'} and {args.out / 'perf.md'}")
     elif args.command in ("attack", "run"):
-        certificates, records = commands.run_attack(_attack_request(args, args.command == "run"),
-                                                    ui)
+        request = _attack_request(args, args.command == "run")
+        certificates, records = commands.run_attack(request, ui)
         if certificates:
             print(certify_summary([certificates]))
         print("\nTable 2 (median best-of-restarts L0 in pixels, lower median; in brackets only "
               "adversarials an independent fresh re-check confirmed):\n")
         print(render_table2([summarize_attack(records, certificates)]))
-        print(_report_hint(args.results))
+        print(_report_hint(args.results, request.report))
         if args.command == "run":
             print(f"\nThe paper's protocol (hours per image on a CPU): {PAPER_PROTOCOL}")
     else:

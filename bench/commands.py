@@ -216,7 +216,7 @@ def run_train(request: TrainRequest, ui: UI, splits: Splits | None = None) -> ap
         splits = Splits(splits.train.head(request.limit), splits.test, splits.notice)
     found = find_checkpoint(request.models, config)
     if not found.exists():
-        ui.say(f"{found} not found: training {config.name} first ({recipe.epochs} epochs, "
+        ui.say(f"no checkpoint at {found}: training {config.name} ({recipe.epochs} epochs, "
                f"{recipe.precision} steps, {len(splits.train):,} training images)")
     ui.resumable(f"finished epochs are saved in {partial_path(request.models, config)}; rerun "
                  "the same command to resume")
@@ -307,7 +307,8 @@ def run_evaluation(request: EvalRequest, ui: UI) -> list[list[CertifyRecord]]:
 def run_attack(request: AttackRequest, ui: UI
                ) -> tuple[list[CertifyRecord], list[AttackRecord]]:
     """Attack the defense (trained first if missing and ``request.train``; its images certified
-    first with ``certify_first``); returns (certificates, attack records)."""
+    first with ``certify_first``; the report written into ``request.report`` at the end);
+    returns (certificates, attack records)."""
     evaluation = request.evaluation
     _check_parallel(evaluation)
     defense_family(request.defense)
@@ -339,8 +340,7 @@ def run_attack(request: AttackRequest, ui: UI
                              on_restart=lambda result: bar.update(1), on_record=on_record)
     _missing(len(wanted) - len(records), evaluation.results, ui)
     if request.report is not None:
-        written = api.report(evaluation.results, request.report, splits.test)
-        ui.say(f"wrote the report ({len(written)} files): {request.report / 'index.md'}")
+        api.report(evaluation.results, request.report, splits.test)
     return certificates, records
 
 

@@ -326,8 +326,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", "minutes on a 2-core CPU", certify_limit=100, attack_limit=10,
                      n0=100, n=1000, alpha=0.05, restarts=2, mask_policy="fixed"),
-    "paper": Profile("paper", "the paper's protocol (Table 1: every test image; Table 2: 275 "
-                     "images, fresh masks); hours to days on a CPU", certify_limit=None,
+    "paper": Profile("paper", "the paper's protocol; hours to days on a CPU", certify_limit=None,
                      attack_limit=275, n0=1000, n=10000, alpha=0.05, restarts=10,
                      mask_policy="fresh"),
 }

@@ -57,6 +57,7 @@ class WorkerSpec:
     threads: int
     calibration: torch.Tensor | None = None  # training images, for an int8 base classifier
     plugins: tuple[str, ...] = ()
+    plugin_paths: tuple[str, ...] = ()  # folders the driver imported plugins from
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def _chunk_task(spec: WorkerSpec, images: np.ndarray, labels: np.ndarray,
                 indices: list[int]) -> list[CertifyRecord | AttackRecord | Failure]:
     """A worker's task: certify or attack a chunk; on an error, retry its images one by one."""
     torch.set_num_threads(spec.threads)
-    load_plugins(spec.plugins)
+    load_plugins(spec.plugins, spec.plugin_paths)
     defense = spec.config.build(spec.model, spec.certify, calibration=spec.calibration)
     try:
         return [*_records(spec, defense, images, labels, indices)]

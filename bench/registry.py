@@ -143,6 +143,7 @@ _ATTACKS: dict[str, type[Attack]] = {}
 _DATASETS: dict[str, DatasetEntry] = {}
 _ARCHITECTURES: dict[str, Architecture] = {}
 _PLUGINS: list[str] = []  # modules loaded through load_plugins, in order
+_PLUGIN_PATHS: list[str] = []  # folders load_plugins added to sys.path to import them
 _entry_points_loaded = False
 
 
@@ -212,14 +213,17 @@ def _load_entry_points() -> None:
             _register_loaded(group, obj, f"{point.name} = {point.value}")
 
 
-def load_plugins(modules: Iterable[str]) -> None:
-    """Import each module (dotted path; the working directory is searched too), which registers
-    its entries; InputError naming the module when one cannot be imported."""
+def load_plugins(modules: Iterable[str], search: Iterable[str] = ()) -> None:
+    """Import each module (dotted path), which registers its entries; InputError naming the
+    module when one cannot be imported. The working directory and the folders ``search`` are
+    searched too (parallel workers get the folders the driver searched)."""
+    for folder in [*search, os.getcwd()]:
+        if folder not in sys.path and folder not in _PLUGIN_PATHS:
+            sys.path.append(folder)
+            _PLUGIN_PATHS.append(folder)
     for name in modules:
         if name in _PLUGINS:
             continue
-        if os.getcwd() not in sys.path and "" not in sys.path:
-            sys.path.append(os.getcwd())
         try:
             importlib.import_module(name)
         except ImportError as e:
@@ -229,9 +233,10 @@ def load_plugins(modules: Iterable[str]) -> None:
         _PLUGINS.append(name)
 
 
-def loaded_plugins() -> tuple[str, ...]:
-    """The modules ``load_plugins`` imported, in order (parallel workers import them too)."""
-    return tuple(_PLUGINS)
+def loaded_plugins() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The modules ``load_plugins`` imported, in order, and the folders it added to the import
+    path: what parallel workers load too."""
+    return tuple(_PLUGINS), tuple(_PLUGIN_PATHS)
 
 
 def _unknown(what: str, name: str, known: list[str], hint: str) -> InputError:

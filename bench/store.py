@@ -65,7 +65,7 @@ class ResultStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            self._wal()
             self.conn.execute("PRAGMA busy_timeout=60000")
             self.conn.executescript(_SCHEMA)
             self._add_columns()
@@ -73,6 +73,19 @@ class ResultStore:
             raise InputError(
                 f"cannot use results database {self.path}: {e}. Pass a writable --results PATH."
             ) from None
+
+    def _wal(self, wait: float = 60.0) -> None:
+        """Switch to WAL mode. Two processes creating one database at once can see "database is
+        locked" here without SQLite waiting, so this retries until ``wait`` seconds are up."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _add_columns(self) -> None:
         """Bring a database of an earlier release up to the current columns."""

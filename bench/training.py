@@ -155,7 +155,7 @@ def train_base_classifier(
     """
     model = initial_classifier(config, train)
     # channels_last: oneDNN's faster convolution kernels (fp32 steps 11% faster than NCHW, 24
-    # epochs in 16.6 instead of 17.5 min on a 2-core AVX2 CPU, README "Training")
+    # epochs in 16.6 instead of 17.5 min on a 2-core AVX2 CPU, docs/reproduction.md)
     model = model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer = _optimizer(model, train)
     n = len(data)

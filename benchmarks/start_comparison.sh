@@ -3,7 +3,7 @@
 # default 100 steps, 30 steps and the bisection start, each on the first LIMIT test images
 # (default 40) with 10 restarts, seed 0; prints each run's Table 2 row (median L0, queries and
 # seconds per image).
-# Measured figures: README, "Performance". Needs a trained cnn (bench train --defense cnn).
+# Measured figures: docs/performance.md. Needs a trained cnn (bench train --defense cnn).
 # Usage: BENCH_DATA_ROOT=/path/to/mnist bash benchmarks/start_comparison.sh [LIMIT]
 set -euo pipefail
 cd "$(dirname "$0")/.."

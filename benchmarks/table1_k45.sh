@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The issue's acceptance run: train ablation-k45 (timed) and certify the first 1,000 MNIST test
+# Table 1's k = 45 row: train ablation-k45 (timed) and certify the first 1,000 MNIST test
 # images with the paper's parameters (N0 = 1,000, N = 10,000, alpha = 0.05), printing the Table 1
-# row and the certified accuracy per rho. About 17-20 + 14-38 minutes on a 2-core CPU (README).
+# row and the certified accuracy per rho. About 17-20 + 14-38 minutes on a 2-core CPU
+# (docs/reproduction.md).
 # Usage: BENCH_DATA_ROOT=/path/to/mnist bash benchmarks/table1_k45.sh [extra certify flags]
 # Environment: MODELS (checkpoint folder, default models), RESULTS (default results/paper.sqlite),
-# EPOCHS (training epochs, default the recipe's; the README's 100-epoch row used
+# EPOCHS (training epochs, default the recipe's; the 100-epoch row of docs/reproduction.md used
 # EPOCHS=100 MODELS=models-e100 RESULTS=results/paper-avx2-e100.sqlite, 66 + 37 min on AVX2).
 set -euo pipefail
 cd "$(dirname "$0")/.."

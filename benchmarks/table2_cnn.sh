@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Table 2's first row: train the undefended CNN (timed) and attack the first 200 MNIST test images
 # with Pointwise, best of 10 restarts (salt-and-pepper start of 100 steps), printing clean
-# accuracy and the median L0 (Schott et al. report 9.0). Measured time: README, "Attacks".
+# accuracy and the median L0 (Schott et al. report 9.0). Measured: docs/reproduction.md.
 # Usage: BENCH_DATA_ROOT=/path/to/mnist bash benchmarks/table2_cnn.sh [extra attack flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."

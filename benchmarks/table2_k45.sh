@@ -5,9 +5,9 @@
 # ablations on every query, the paper's protocol). Every final adversarial is re-checked with an
 # independent fresh draw of N.
 # Usage: BENCH_DATA_ROOT=/path/to/mnist bash benchmarks/table2_k45.sh [LIMIT [RESTARTS [RESULTS]]]
-# The issue asks for LIMIT >= 20; the fresh policy alone takes about half an hour per image and
-# restart here, so 10 restarts are days of CPU time (README, "Attacks"). Reruns resume: images
-# already in RESULTS are skipped.
+# The fresh policy alone takes about half an hour per image and restart on a 2-core CPU, so 10
+# restarts are days of CPU time (docs/reproduction.md). Reruns resume: images already in
+# RESULTS are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 limit="${1:-20}"

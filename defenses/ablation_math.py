@@ -1,4 +1,5 @@
-"""Pure arithmetic of the randomized-ablation certificate (Levine & Feizi 2020, docs/protocol.md §1).
+"""Pure arithmetic of the randomized-ablation certificate (Levine & Feizi 2020; docs/protocol.md
+§1).
 
 No torch, no randomness, no I/O: plain ints and floats in, numbers out.
 

@@ -3,7 +3,7 @@
 Precision is part of the base classifier's definition. A smoothed classifier's certificate holds
 for whichever fixed base classifier votes, so bench uses one precision for evaluation,
 certification, prediction and attack, and records it in the defense config. The choice is made by
-measurement (``bench perf``, README "Performance"): on a 2-core AVX-512-bf16 CPU, bf16 runs the
+measurement (``bench perf``, docs/performance.md): on a 2-core AVX-512-bf16 CPU, bf16 runs the
 paper's MNIST CNN at about 19,500 forwards/s (2.9x fp32) and agrees with fp32 on 99.87% of
 ablation votes, with the same smoothed accuracy on 1,000 test images, so it is the default there.
 A CPU without native bf16 (AVX-512 BF16 or AMX) emulates it: on a 2-core AVX2 EPYC, bf16 ran

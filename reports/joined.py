@@ -66,8 +66,10 @@ class AttackRun:
     def label(self) -> str:
         """The attacked defense as tables show it, its model, the attack and its settings."""
         a = self.first
+        queries = "" if a.mask_policy == "none" else f"{a.mask_policy} masks, "
+        restarts = f"{a.restarts} restart{'' if a.restarts == 1 else 's'}"
         return (f"{shown_defense(a.defense, a.config)} model {a.model_id[:8]}: {a.attack}, "
-                f"{a.mask_policy} masks, {a.restarts} restarts")
+                f"{queries}{restarts}")
 
 
 @dataclass(frozen=True)

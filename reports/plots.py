@@ -54,17 +54,17 @@ def robustness_curves(certifies: Sequence[CertifyRun], pairings: Sequence[Pairin
         acc = [100 * sum(r.radius >= rho for r in run.records) / n for rho in rhos]
         ax.step(rhos, acc, where="post", color=colours(i % 10),
                 label=f"certified: {run.label}, {n} images")
-        for p in pairings:
-            if p.certify is not run:
-                continue
-            what = f"{p.attack.label}, {len(p.attack.records)} images"
-            # the confirmed curve is drawn above the found one, thicker, so it shows where the
-            # two coincide
-            for confirmed, style, width in ((False, ":", 1.2), (True, "--", 2.0)):
-                emp = empirical_robust_accuracy(p.attack, top, confirmed)
-                ax.step(rhos, [100 * v for v in emp], where="post", linestyle=style,
-                        linewidth=width, color=colours(i % 10), zorder=3 if confirmed else 2,
-                        label=f"empirical ({'confirmed' if confirmed else 'found'}): {what}")
+    # each attack run in a colour of its own, after the certify runs'
+    for j, p in enumerate(p for p in pairings if p.certify is not None):
+        what = f"{p.attack.label}, {len(p.attack.records)} images"
+        colour = colours((len(certifies) + j) % 10)
+        # the confirmed curve is drawn above the found one, thicker, so it shows where the two
+        # coincide
+        for confirmed, style, width in ((False, ":", 1.2), (True, "--", 2.0)):
+            emp = empirical_robust_accuracy(p.attack, top, confirmed)
+            ax.step(rhos, [100 * v for v in emp], where="post", linestyle=style,
+                    linewidth=width, color=colour, zorder=3 if confirmed else 2,
+                    label=f"empirical ({'confirmed' if confirmed else 'found'}): {what}")
     ax.set_xlabel("L0 radius rho (pixels)")
     ax.set_ylabel("accuracy at rho (%)")
     ax.set_ylim(-3, 103)  # a curve at 0% or 100% stays clear of the frame

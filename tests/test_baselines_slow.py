@@ -3,14 +3,12 @@ three 12-25 min trainings and three ~25-60 min certifications on 2 cores).
 
     python -m pytest -m slow tests/test_baselines_slow.py
 
-Checkpoints go to ./models-24ep and records to ./results/issue4.sqlite (both git-ignored), so a
-rerun reuses the trained models and resumes certification. The README's figures were measured with
-the earlier recipe (24 epochs, fp32 steps) for all three defenses, which this test keeps (RECIPE)
-so that it checks them; the default recipe is now 64 bf16 epochs on a CPU with native bf16 (and
-this one elsewhere). The assertions are the paper's
-comparative claims: ablation certifies more than Lee et al.'s smoothing (Table 7), the multichannel
-NULL encoding is at least as good as the mean fill (Table 8), and the pairwise certificate does
-not lose to the paper's.
+Checkpoints go to ./models-24ep and records to ./results/baselines.sqlite (both git-ignored), so
+a rerun reuses the trained models and resumes certification. The figures in docs/reproduction.md
+were measured with the 24-epoch fp32 recipe for all three defenses, which this test keeps
+(RECIPE) so that it checks them. The assertions are the paper's comparative claims: ablation
+certifies more than Lee et al.'s smoothing (Table 7), the multichannel NULL encoding is at least
+as good as the mean fill (Table 8), and the pairwise certificate does not lose to the paper's.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ from reports.records import CertifyRecord
 from reports.tables import summarize_certify
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS, RESULTS = ROOT / "models-24ep", ROOT / "results" / "issue4.sqlite"
+MODELS, RESULTS = ROOT / "models-24ep", ROOT / "results" / "baselines.sqlite"
 RECIPE = ["--epochs", "24", "--train-precision", "fp32"]
 
 

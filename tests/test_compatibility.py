@@ -21,6 +21,7 @@ from torch import nn
 
 import bench
 from bench.store import ResultStore
+from defenses.precision import Precision
 from reports.records import AttackRecord, CertifyRecord
 from tests.exact_models import KeptMeanVote, MeanVote, synthetic_images
 
@@ -37,7 +38,7 @@ class Run:
     model: Callable[[], nn.Module]
     images: tuple[int, ...]
     settings: dict[str, Any] = field(default_factory=dict)
-    precision: str = "fp32"
+    precision: Precision = "fp32"
     seed: int = 0
     attack: dict[str, Any] | None = None  # the attack's options, with "mask_policy"
 

@@ -1,6 +1,7 @@
 import torch
 
-from attacks.foolbox_adapter import MisclassifiedOrAbstained, foolbox_model, wrong_or_abstained
+from attacks.base import wrong_or_abstained
+from attacks.foolbox_adapter import MisclassifiedOrAbstained, foolbox_model
 from defenses.oracles import LogitOracle
 from defenses.undefended import Undefended
 from tests.conftest import MeanBrightnessModel
