@@ -260,12 +260,6 @@ def _check_shape(defense: BuiltDefense, data: Dataset) -> None:
                          f"{data.name} {data.split} has {data.image_shape}")
 
 
-def _open(store: str | Path | ResultStore | None) -> tuple[ResultStore | None, bool]:
-    if store is None or isinstance(store, ResultStore):
-        return store, False
-    return ResultStore(Path(store)), True
-
-
 def _in_workers(defense: BuiltDefense, job: CertifyJob | AttackJob, data: Dataset,
                 todo: list[int], jobs: int, backend: Backend,
                 scheduler: str | None) -> Iterator[CertifyRecord | AttackRecord | Failure]:
@@ -277,37 +271,48 @@ def _in_workers(defense: BuiltDefense, job: CertifyJob | AttackJob, data: Datase
                         backend=backend, scheduler=scheduler)
 
 
-def _run(job: CertifyJob | AttackJob, data: Dataset, wanted: list[int],
-         store: ResultStore | None,
-         compute: Callable[[CertifyJob | AttackJob, list[int]], Iterator[Any]],
+def _run(defense: BuiltDefense, job: CertifyJob | AttackJob, data: Dataset, wanted: list[int],
+         store: str | Path | ResultStore | None,
+         serial: Callable[[CertifyJob | AttackJob, list[int]], Iterator[Any]],
+         workers: tuple[int, Backend, str | None],
          on_start: Callable[[int, int], None] | None,
          on_record: Callable[[Any], None] | None) -> list[Any]:
-    """Compute what ``store`` lacks of ``wanted``, store each record as it comes, and return the
+    """Compute what ``store`` lacks of ``wanted`` (in this process with ``serial``, or on
+    ``workers`` = (jobs, backend, scheduler)), store each record as it comes, and return the
     run's records of ``wanted`` in image order."""
-    done: set[int] = set()
-    if store is not None:
-        job = continue_run(job, store, data.fingerprint)
-        done = store.done_images(job.run_hash, data.fingerprint, job.seed, job.table)
-    todo = [i for i in wanted if i not in done]
-    if on_start is not None:
-        on_start(len(wanted), len(wanted) - len(todo))
-    computed: dict[int, Any] = {}
-    for result in compute(job, todo):
-        if isinstance(result, Failure):
-            log.warning("image %d failed twice: %s", result.image, result.error)
-            if store is not None:
-                store.add_failure(job.run_hash, data.fingerprint, result.image, job.seed,
-                                  result.error)
-        else:
-            computed[result.image] = result
-            if store is not None:
-                store.add(result)
-        if on_record is not None:
-            on_record(result)
-    if store is None:
-        return [computed[i] for i in wanted if i in computed]
-    read = store.records if job.table == "certify" else store.attack_records
-    return list(read(job.run_hash, data.fingerprint, job.seed, images=wanted))
+    handle = store if store is None or isinstance(store, ResultStore) else ResultStore(
+        Path(store))
+    try:
+        done: set[int] = set()
+        if handle is not None:
+            job = continue_run(job, handle, data.fingerprint)
+            done = handle.done_images(job.run_hash, data.fingerprint, job.seed, job.table)
+        todo = [i for i in wanted if i not in done]
+        if on_start is not None:
+            on_start(len(wanted), len(wanted) - len(todo))
+        jobs, backend, scheduler = workers
+        results = (_in_workers(defense, job, data, todo, jobs, backend, scheduler)
+                   if jobs > 1 or backend == "dask" else serial(job, todo))
+        computed: dict[int, Any] = {}
+        for result in results:
+            if isinstance(result, Failure):
+                log.warning("image %d failed twice: %s", result.image, result.error)
+                if handle is not None:
+                    handle.add_failure(job.run_hash, data.fingerprint, result.image, job.seed,
+                                       result.error)
+            else:
+                computed[result.image] = result
+                if handle is not None:
+                    handle.add(result)
+            if on_record is not None:
+                on_record(result)
+        if handle is None:
+            return [computed[i] for i in wanted if i in computed]
+        read = handle.records if job.table == "certify" else handle.attack_records
+        return list(read(job.run_hash, data.fingerprint, job.seed, images=wanted))
+    finally:
+        if handle is not None and handle is not store:
+            handle.close()
 
 
 def certify(defense: BuiltDefense, data: Dataset, images: Iterable[int] | None = None, *,
@@ -340,18 +345,12 @@ def certify(defense: BuiltDefense, data: Dataset, images: Iterable[int] | None =
     job = CertifyJob(defense.config, defense.settings, defense.model_id, seed,
                      defense.defense.threat_model)
 
-    def compute(job: Any, todo: list[int]) -> Iterator[Any]:
-        if jobs > 1 or backend == "dask":
-            return _in_workers(defense, job, data, todo, jobs, backend, scheduler)
+    def serial(job: Any, todo: list[int]) -> Iterator[Any]:
         return certify_arrays(defense.defense, job, DataInfo.of(data), data.images[todo],
                               data.labels[todo], todo)
 
-    handle, owned = _open(store)
-    try:
-        return _run(job, data, wanted, handle, compute, on_start, on_record)
-    finally:
-        if owned and handle is not None:
-            handle.close()
+    return _run(defense, job, data, wanted, store, serial, (jobs, backend, scheduler), on_start,
+                on_record)
 
 
 def make_attack(attack: str | Attack = "pointwise", **options: Any) -> Attack:
@@ -400,18 +399,12 @@ def attack(defense: BuiltDefense, attack: str | Attack, data: Dataset,
     job = AttackJob(defense.config, defense.settings, mask_policy, chosen, defense.model_id,
                     seed, defense.defense.samples > 0)
 
-    def compute(job: Any, todo: list[int]) -> Iterator[Any]:
-        if jobs > 1 or backend == "dask":
-            return _in_workers(defense, job, data, todo, jobs, backend, scheduler)
+    def serial(job: Any, todo: list[int]) -> Iterator[Any]:
         return attack_arrays(defense.defense, job, DataInfo.of(data), data.images[todo],
                              data.labels[todo], todo, on_restart)
 
-    handle, owned = _open(store)
-    try:
-        return _run(job, data, wanted, handle, compute, on_start, on_record)
-    finally:
-        if owned and handle is not None:
-            handle.close()
+    return _run(defense, job, data, wanted, store, serial, (jobs, backend, scheduler), on_start,
+                on_record)
 
 
 def report(results: str | Path, out: str | Path, data: Dataset | None = None) -> list[Path]:

@@ -18,7 +18,7 @@ from typing import Any
 from tqdm import tqdm
 
 from bench import api, commands
-from bench.cli_parser import PAPER_PROTOCOL, build_parser
+from bench.cli_parser import build_parser
 from bench.commands import (
     COMPARISONS,
     AttackRequest,
@@ -219,7 +219,7 @@ def _run(args: argparse.Namespace, ui: _Console) -> None:
     elif args.command == "train":
         commands.run_train(_train_request(args, args.defense), ui)
     elif args.command == "report":
-        _report(args)
+        _report(args, ui)
     elif args.command == "perf":
         result = commands.run_perf(_perf_request(args), ui)
         print(perf_table(result).markdown())
@@ -233,8 +233,9 @@ def _run(args: argparse.Namespace, ui: _Console) -> None:
               "adversarials an independent fresh re-check confirmed):\n")
         print(render_table2([summarize_attack(records, certificates)]))
         print(_report_hint(args.results, request.report))
-        if args.command == "run":
-            print(f"\nThe paper's protocol (hours per image on a CPU): {PAPER_PROTOCOL}")
+        if args.command == "run" and args.profile != "paper":
+            print(f"\nThe paper's protocol (hours per image on a CPU): bench run --defense "
+                  f"{args.defense} --attack {args.attack} --profile paper")
     else:
         results = commands.run_evaluation(_eval_request(args), ui)
         print(certify_summary(results))
@@ -243,12 +244,15 @@ def _run(args: argparse.Namespace, ui: _Console) -> None:
         print(_report_hint(args.results))
 
 
-def _report(args: argparse.Namespace) -> None:
+def _report(args: argparse.Namespace, ui: _Console) -> None:
+    if not args.results.exists():  # before looking for images
+        raise InputError(f"no results database at {args.results}. Run bench certify or bench "
+                         "attack first, or pass --results PATH.")
     try:  # the clean test images, for the figures that show them; optional
         test = api.load_dataset(args.dataset, args.data_root, allow_download=False,
                                 allow_sample=False).test
     except InputError as e:
-        logging.getLogger("bench").warning("no test images for the image figures: %s", e)
+        ui.warn(f"{e} The figures that show test images are left out.")
         test = None
     written = api.report(args.results, args.out, test)
     print(f"wrote {len(written)} files; open {args.out / 'index.md'}")

@@ -209,9 +209,9 @@ def _recipe(request: TrainRequest, config: DefenseConfig) -> TrainConfig:
 
 def run_train(request: TrainRequest, ui: UI, splits: Splits | None = None) -> api.TrainResult:
     """Train (or find trained) the request's defense; says where it went."""
-    splits = splits if splits is not None else load_data(request.data, ui)
     config = api.defense_config(request.defense, dataset=request.data.dataset)
-    recipe = _recipe(request, config)
+    recipe = _recipe(request, config)  # bad names and settings fail before the data is read
+    splits = splits if splits is not None else load_data(request.data, ui)
     if request.limit is not None:
         splits = Splits(splits.train.head(request.limit), splits.test, splits.notice)
     found = find_checkpoint(request.models, config)

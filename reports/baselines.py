@@ -72,7 +72,7 @@ def table7(summaries: Sequence[CertifySummary],
         value = paper_value(s.dataset, "table7", "lee" if lee else registry_name(s.defense))
         paper = None if value is None else value[0]
         rows.append((
-            s.defense, str(s.images), str(s.n0), str(s.n), f"{s.alpha:g}",
+            s.defense, str(s.images), *s.settings,
             f"{100 * s.accuracy:.2f}% ({100 * s.abstained:.2f}%)",
             _fmt(-1 if s.median_radius is None else s.median_radius),
             str(lee_convention_median(recs)), "-" if paper is None else str(paper),
@@ -95,7 +95,7 @@ def table8(summaries: Sequence[CertifySummary]) -> Table:
         family = _family(s.defense)
         paper = paper_value(s.dataset, "table8", registry_name(s.defense))
         rows.append((
-            s.defense, family, str(s.images), str(s.n0), str(s.n), f"{s.alpha:g}",
+            s.defense, family, str(s.images), *s.settings,
             f"{100 * s.accuracy:.2f}% ({100 * s.abstained:.2f}%)",
             _fmt(-1 if s.median_radius is None else s.median_radius),
             f"{paper[0]:.2f}% ({paper[1]:.2f}%)" if paper else "-",

@@ -52,6 +52,14 @@ class CertifySummary:
     alpha: float
     data_source: str
     dataset: str = "mnist"
+    sampled: bool = True  # False for a deterministic defense: N0, N and alpha mean nothing
+
+    @property
+    def settings(self) -> tuple[str, str, str]:
+        """N0, N and alpha as tables show them ("-" for a deterministic defense)."""
+        if not self.sampled:
+            return "-", "-", "-"
+        return str(self.n0), str(self.n), f"{self.alpha:g}"
 
 
 def shown_defense(defense: str, config_json: str) -> str:
@@ -99,6 +107,7 @@ def summarize_certify(records: Sequence[CertifyRecord], max_rho: int = 11) -> Ce
         alpha=records[0].alpha,
         data_source=",".join(sorted({r.data_source for r in records})),
         dataset=records[0].dataset,
+        sampled=any(r.counts for r in records),
     )
 
 
@@ -115,7 +124,7 @@ def table1(summaries: Sequence[CertifySummary]) -> Table:
     for s in summaries:
         paper = paper_value(s.dataset, "table1", registry_name(s.defense))
         rows.append((
-            s.defense, str(s.images), str(s.n0), str(s.n), f"{s.alpha:g}",
+            s.defense, str(s.images), *s.settings,
             f"{100 * s.accuracy:.2f}% ({100 * s.abstained:.2f}%)",
             f"{_fmt_median(s.median_radius)} ({_fmt_median(s.upper_median_radius)})",
             f"{paper[0]:.2f}% ({paper[1]:.2f}%)" if paper else "-",
@@ -235,7 +244,8 @@ def table2(summaries: Sequence[AttackSummary]) -> Table:
             str(s.not_found),
             "-" if s.violations is None else _fmt_median(s.median_radius),
             "-" if s.violations is None else str(s.violations), str(s.n or "-"),
-            str(s.restarts), s.mask_policy, f"{s.queries_per_image:.0f}",
+            str(s.restarts), "-" if s.mask_policy == "none" else s.mask_policy,
+            f"{s.queries_per_image:.0f}",
             f"{s.forward_passes_per_image:.3g}", f"{s.seconds_per_image:.1f}",
             f"{paper[0]:.1f}%" if paper else "-", f"{paper[1]:g}" if paper else "-",
         ))
