@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import logging
 import os
 import re
 import sys
@@ -65,9 +64,6 @@ __all__ = [
     "register_defense",
     "resolve_defense",
 ]
-
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class DatasetEntry:

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import hashlib
 
-import numpy as np
 import torch
 
-__all__ = ["derive_seed", "image_generator", "seed_everything"]
+__all__ = ["derive_seed", "image_generator"]
 
 
 def derive_seed(seed: int, index: int, purpose: str) -> int:
@@ -22,9 +21,3 @@ def derive_seed(seed: int, index: int, purpose: str) -> int:
 def image_generator(seed: int, index: int, purpose: str) -> torch.Generator:
     """A CPU torch generator for one image and one purpose (e.g. "certify")."""
     return torch.Generator().manual_seed(derive_seed(seed, index, purpose))
-
-
-def seed_everything(seed: int) -> None:
-    """Seed the global torch and numpy generators (for code that uses them, e.g. foolbox)."""
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
