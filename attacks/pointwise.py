@@ -21,15 +21,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import eagerpy as ep
-import foolbox as fb
 import torch
 
 from attacks.base import Attack, AttackConfig, AttackResult, AttackTarget, RestartResult
 from attacks.base import restart_result as finish
-from attacks.foolbox_adapter import MisclassifiedOrAbstained, foolbox_model, seed_foolbox
 from attacks.start import (
     bisection_candidates,
     bisection_start,
@@ -37,6 +34,14 @@ from attacks.start import (
     salt_and_pepper_start,
 )
 from defenses.oracles import Oracle
+
+if TYPE_CHECKING:
+    import foolbox as fb
+
+    from attacks.foolbox_adapter import MisclassifiedOrAbstained
+
+# foolbox is imported when an attack runs, not with the registry: commands that never attack
+# (train, certify, report) need neither foolbox nor eagerpy
 
 __all__ = ["Pointwise", "PointwiseConfig", "StartPoint"]
 
@@ -135,6 +140,9 @@ def _attempt(model: fb.PyTorchModel, start_model: fb.PyTorchModel | None, x: tor
     """One salt-and-pepper start and Pointwise from it, or None when there is no start or the
     oracle rejects it (a second query, or Pointwise's own re-query, no longer calls it
     adversarial)."""
+    import eagerpy as ep
+    import foolbox as fb
+
     start = _start(model, start_model, x, criterion, config, generator)
     if start is None or not bool(criterion(start, model(start)).all()):
         return None
@@ -148,6 +156,8 @@ def _attempt(model: fb.PyTorchModel, start_model: fb.PyTorchModel | None, x: tor
 
 def _restart(x: torch.Tensor, label: int, config: PointwiseConfig, target: AttackTarget,
              restart: int) -> RestartResult:
+    from attacks.foolbox_adapter import MisclassifiedOrAbstained, foolbox_model, seed_foolbox
+
     began = time.perf_counter()
     seed = target.seed(restart)
     seed_foolbox(seed)

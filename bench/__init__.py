@@ -28,8 +28,11 @@ from bench.api import (
     recipe_for,
     report,
     train,
+    train_together,
 )
 from bench.configs import (
+    NAMED_RECIPES,
+    PAPER_RECIPE,
     PROFILES,
     RECIPES,
     AblationConfig,
@@ -56,6 +59,8 @@ from bench.store import ResultStore
 from reports.records import AttackRecord, CertifyRecord
 
 __all__ = [
+    "NAMED_RECIPES",
+    "PAPER_RECIPE",
     "PROFILES",
     "RECIPES",
     "AblationConfig",
@@ -100,5 +105,6 @@ __all__ = [
     "resolve_defense",
     "restart_result",
     "train",
+    "train_together",
     "wrong_or_abstained",
 ]

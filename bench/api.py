@@ -37,7 +37,7 @@ from bench.data import Dataset, Splits
 from bench.errors import InputError
 from bench.hardware import default_recipe, resolve_device, resolve_precision
 from bench.jobs import AttackJob, CertifyJob, DataInfo, continue_run
-from bench.model_store import calibration_images, load_trained, train_defense
+from bench.model_store import calibration_images, load_trained, train_defense, train_defenses
 from bench.parallel import Backend, Failure, WorkerSpec, run_parallel, threads_per_worker
 from bench.registry import (
     DefenseFamily,
@@ -70,6 +70,7 @@ __all__ = [
     "recipe_for",
     "report",
     "train",
+    "train_together",
 ]
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ def build_defense(defense: str | DefenseConfig, model: nn.Module, *, dataset: st
                   precision: str = "auto", device: str | torch.device = "auto",
                   n0: int = 1000, n: int = 10000, alpha: float = 0.05, abstain: bool = False,
                   certificate: str | None = None, batch_size: int = 1024,
-                  calibration: torch.Tensor | None = None,
+                  rng: str = "cpu", calibration: torch.Tensor | None = None,
                   model_id: str | None = None) -> BuiltDefense:
     """A defense around any base classifier.
 
@@ -166,6 +167,8 @@ def build_defense(defense: str | DefenseConfig, model: nn.Module, *, dataset: st
         abstain: Cohen-style CERTIFY, abstaining when nothing is certified.
         certificate: one of the defense's certificates (None: its first).
         batch_size: base-classifier forward batch (speed only).
+        rng: where certification draws each image's noise: "cpu" (the same draws everywhere)
+            or "device" (on ``device``, e.g. the GPU; recorded in the run's identity).
         calibration: clean training images (B, C, H, W) in [0, 1] for int8 (``calibration_images``).
         model_id: the weights' id when already known (a checkpoint's).
     """
@@ -175,7 +178,8 @@ def build_defense(defense: str | DefenseConfig, model: nn.Module, *, dataset: st
     _check_certificate(config, certificate)
     try:
         settings = CertifyConfig(n0=n0, n=n, alpha=alpha, abstain=abstain,
-                                 certificate=certificate, batch_size=batch_size)
+                                 certificate=certificate, batch_size=batch_size,
+                                 rng=rng)  # type: ignore[arg-type]
     except ValueError as e:
         raise InputError(str(e)) from None
     if config.precision == "int8" and calibration is None:
@@ -196,7 +200,7 @@ def load_defense(defense: str | DefenseConfig, *, models: str | Path = "models",
                  device: str | torch.device = "auto", **settings: Any) -> BuiltDefense:
     """The defense of a checkpoint that ``train`` wrote into ``models`` (InputError when it is
     missing or was trained for another config). ``settings``: as ``build_defense`` (n0, n,
-    alpha, abstain, certificate, batch_size, calibration)."""
+    alpha, abstain, certificate, batch_size, rng, calibration)."""
     where = resolve_device(device)
     config = (defense if isinstance(defense, DefenseConfig)
               else defense_config(defense, dataset=dataset, precision=precision, device=where))
@@ -225,7 +229,8 @@ def recipe_for(defense: str | DefenseConfig, device: str | torch.device = "auto"
 def train(defense: str | DefenseConfig, data: Splits, *, models: str | Path = "models",
           recipe: TrainConfig | None = None, device: str | torch.device = "auto",
           force: bool = False, on_step: Callable[[int], None] | None = None,
-          on_epoch: Callable[[TrainState], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[TrainState], None] | None = None,
+          time_limit: float | None = None) -> TrainResult:
     """Train a defense's base classifier on ``data.train`` into ``models`` unless an identical
     checkpoint exists (resumable after any epoch; ``force`` retrains).
 
@@ -235,14 +240,50 @@ def train(defense: str | DefenseConfig, data: Splits, *, models: str | Path = "m
         recipe: the training recipe (None: ``recipe_for(defense, device)``).
         on_step: called with the number of images after each step.
         on_epoch: called with the training state after each epoch.
+        time_limit: seconds; training stops after the first epoch that ends past it and the
+            checkpoint says so (``metrics["complete"]``); a later call goes on from there.
     """
     where = resolve_device(device)
     config = (defense if isinstance(defense, DefenseConfig)
               else resolve_defense(defense, data.train.name))
     recipe = recipe if recipe is not None else recipe_for(config, where)
     path, trained = train_defense(config, recipe, data, Path(models), device=where, force=force,
-                                  on_step=on_step, on_epoch=on_epoch)
+                                  on_step=on_step, on_epoch=on_epoch, time_limit=time_limit)
     return TrainResult(path, trained, load_checkpoint(path, config).metrics)
+
+
+def train_together(defenses: Sequence[str | DefenseConfig], data: Splits, *,
+                   models: str | Path = "models", recipe: TrainConfig | None = None,
+                   device: str | torch.device = "auto", force: bool = False,
+                   on_step: Callable[[int], None] | None = None,
+                   on_epoch: Callable[[list[TrainState]], None] | None = None,
+                   time_limit: float | None = None) -> list[TrainResult]:
+    """``train`` for several defenses of one architecture and recipe (e.g. Table 1's k sweep):
+    those without a checkpoint are trained together as one stacked network, each exactly as it
+    would be trained alone (``bench.stacked_training``), with its own checkpoint. On a GPU this
+    is several times faster than one after another.
+
+    Args:
+        defenses: registered names (on ``data``'s dataset) or configs.
+        recipe: the recipe of all of them (None: the first one's ``recipe_for``; the others
+            must have the same).
+        on_epoch: called with the training states (one per defense trained) after each epoch.
+    """
+    where = resolve_device(device)
+    configs = [d if isinstance(d, DefenseConfig) else resolve_defense(d, data.train.name)
+               for d in defenses]
+    if not configs:
+        raise InputError("no defenses to train")
+    if recipe is None:
+        recipes = {c.name: recipe_for(c, where) for c in configs}
+        if len(set(recipes.values())) > 1:
+            raise InputError("defenses trained together need one recipe; these have "
+                             "different ones: " + ", ".join(recipes))
+        recipe = recipes[configs[0].name]
+    done = train_defenses(configs, recipe, data, Path(models), device=where, force=force,
+                          on_step=on_step, on_epoch=on_epoch, time_limit=time_limit)
+    return [TrainResult(path, trained, load_checkpoint(path, config).metrics)
+            for config, (path, trained) in zip(configs, done, strict=True)]
 
 
 def _wanted(data: Dataset, images: Iterable[int] | None) -> list[int]:

@@ -30,6 +30,7 @@ from bench.commands import (
     TrainRequest,
 )
 from bench.configs import PROFILES, CertifyConfig, Profile
+from bench.cores import CoreShare
 from bench.errors import BenchError, InputError
 from bench.hardware import resolve_device
 from bench.perf import perf_table
@@ -58,11 +59,13 @@ _POINTWISE_FLAGS = ("start_point", "start_draws", "init_steps", "start_n", "l2_b
 
 
 class _TqdmBar:
-    def __init__(self, bar: tqdm[Any]) -> None:
-        self.bar = bar
+    def __init__(self, bar: tqdm[Any], cores: CoreShare | None) -> None:
+        self.bar, self.cores = bar, cores
 
     def update(self, n: int = 1) -> None:
         self.bar.update(n)
+        if self.cores is not None:  # progress is where a long run can rebalance its threads
+            self.cores.update()
 
     def postfix(self, **values: Any) -> None:
         self.bar.set_postfix(**values)
@@ -73,6 +76,7 @@ class _Console:
 
     def __init__(self) -> None:
         self.interrupted = "nothing was written"
+        self.cores: CoreShare | None = None
 
     def say(self, text: str) -> None:
         print(text)
@@ -85,7 +89,7 @@ class _Console:
         with tqdm(total=total, initial=initial, desc=desc, unit=unit, file=sys.stderr,
                   dynamic_ncols=True, delay=0.5, unit_scale=unit == "img" and total > 99_999,
                   disable=not sys.stderr.isatty()) as bar:
-            yield _TqdmBar(bar)
+            yield _TqdmBar(bar, self.cores)
 
     def resumable(self, text: str) -> None:
         self.interrupted = text
@@ -99,7 +103,7 @@ def _train_request(args: argparse.Namespace, defense: str) -> TrainRequest:
     overrides = {field: getattr(args, flag) for flag, field in _TRAIN_FIELDS.items()
                  if getattr(args, flag) is not None}
     return TrainRequest(defense, _data(args), args.models, args.device, overrides,
-                        args.train_limit, args.force)
+                        args.train_limit, args.force, args.recipe, args.time_limit)
 
 
 def _evaluation(args: argparse.Namespace, profile: Profile, limit: int | None) -> Evaluation:
@@ -107,7 +111,8 @@ def _evaluation(args: argparse.Namespace, profile: Profile, limit: int | None) -
         settings = CertifyConfig(
             n0=getattr(args, "n0", None) or profile.n0, n=args.n or profile.n,
             alpha=args.alpha or profile.alpha, abstain=getattr(args, "abstain", False),
-            certificate=getattr(args, "certificate", None), batch_size=args.forward_batch)
+            certificate=getattr(args, "certificate", None), batch_size=args.forward_batch,
+            rng=getattr(args, "rng", "cpu"))
     except ValueError as e:
         raise InputError(str(e)) from None
     return Evaluation(_data(args), args.models, args.results, args.device, args.precision,
@@ -212,6 +217,7 @@ def _warn_emulated_bf16(args: argparse.Namespace, ui: _Console) -> None:
 
 
 def _run(args: argparse.Namespace, ui: _Console) -> None:
+    ui.cores = CoreShare()  # this process's share of the cores, kept up to date
     load_plugins(args.plugin)
     _warn_emulated_bf16(args, ui)
     if args.command == "list":

@@ -13,7 +13,7 @@ from typing import get_args
 
 from attacks.pointwise import PointwiseConfig, StartPoint
 from bench.commands import COMPARISONS
-from bench.configs import PROFILES, RECIPES, CertifyConfig, TrainConfig
+from bench.configs import NAMED_RECIPES, PROFILES, RECIPES, CertifyConfig, TrainConfig
 from bench.hardware import PRECISION_CHOICES
 from bench.registry import ENTRY_POINT_GROUPS
 from defenses.oracles import MASK_POLICIES
@@ -200,6 +200,16 @@ def _train_options(p: argparse.ArgumentParser) -> None:
                         "the checkpoint's data fingerprint; default: all)")
     g.add_argument("--force", action="store_true",
                    help="retrain even if a checkpoint exists (it is replaced only at the end)")
+    g.add_argument("--recipe", choices=tuple(NAMED_RECIPES), default="default",
+                   help="the recipe the flags above change: default (the defense's own, else "
+                        "the machine's), paper (Levine & Feizi's: 400 epochs of SGD, lr 0.01 "
+                        "then 0.001 from epoch 201, batch 128, one mask per minibatch, "
+                        "PyTorch's initialisation), fp32 or bf16 (the default recipes by name) "
+                        "(default: default)")
+    g.add_argument("--time-limit", type=_positive_float, default=None, metavar="SECONDS",
+                   help="stop training after the first epoch that ends past SECONDS; the "
+                        "checkpoint records the epochs reached and the same command without "
+                        "the limit goes on from there (default: none)")
 
 
 def _sample_options(p: argparse.ArgumentParser, certify: bool = True) -> None:
@@ -252,6 +262,11 @@ def _certify_options(p: argparse.ArgumentParser, certificate: bool = True) -> No
     g.add_argument("--abstain", action="store_true",
                    help="Cohen-style CERTIFY: abstain when p_lower <= 1/2 (default: the paper's "
                         "CERTIFY, which returns radius 0 there)")
+    g.add_argument("--rng", choices=("cpu", "device"), default="cpu",
+                   help="where each image's noise is drawn: cpu (the same draws on every "
+                        "machine) or device (on the GPU with --device cuda: no noise crosses "
+                        "from the host; other draws, recorded in the run's identity) "
+                        "(default: cpu)")
     if certificate:
         g.add_argument("--certificate", default=None,
                        help="one of the defense's certificates; for ablation 'levine-feizi' "
@@ -326,7 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train the base classifier of a defense on noised training "
                                    "images and save MODELS/<dataset>/<defense>.pt. An "
                                    "interrupted run resumes after its last finished epoch.")
-    p.add_argument("--defense", required=True, help="defense name, e.g. ablation-k45")
+    p.add_argument("--defense", required=True,
+                   help="defense name, e.g. ablation-k45; several comma-separated names of one "
+                        "architecture and recipe (e.g. ablation-k5,ablation-k10) are trained "
+                        "together as one stacked network, each as it would be alone (faster on "
+                        "a GPU)")
     _where(p, results=False)
     _train_options(p)
     _common(p)

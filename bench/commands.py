@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from attacks.pointwise import PointwiseConfig
 from bench import api, perf
 from bench.checkpoints import find_checkpoint, partial_path
-from bench.configs import CertifyConfig, DefenseConfig, TrainConfig
+from bench.configs import NAMED_RECIPES, CertifyConfig, DefenseConfig, TrainConfig
 from bench.data import Splits
 from bench.errors import InputError
 from bench.model_store import calibration_images
@@ -111,8 +111,10 @@ class DataRequest:
 
 @dataclass(frozen=True)
 class TrainRequest:
-    """``bench train``: a defense's base classifier with the default recipe, changed by
-    ``overrides`` (``TrainConfig`` fields), on the first ``limit`` training images (None: all)."""
+    """``bench train``: a defense's base classifier with a named recipe (``NAMED_RECIPES``;
+    "default": the defense's own, else the machine's), changed by ``overrides``
+    (``TrainConfig`` fields), on the first ``limit`` training images (None: all), stopping after
+    the first epoch past ``time_limit`` seconds (None: no limit)."""
 
     defense: str
     data: DataRequest = field(default_factory=DataRequest)
@@ -121,6 +123,8 @@ class TrainRequest:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     limit: int | None = None
     force: bool = False
+    recipe: str = "default"
+    time_limit: float | None = None
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,9 @@ def load_data(data: DataRequest, ui: UI) -> Splits:
 
 
 def _recipe(request: TrainRequest, config: DefenseConfig) -> TrainConfig:
-    base = api.recipe_for(config, request.device)
+    if request.recipe not in NAMED_RECIPES:
+        raise InputError(f"unknown recipe {request.recipe!r}; one of {', '.join(NAMED_RECIPES)}")
+    base = NAMED_RECIPES[request.recipe] or api.recipe_for(config, request.device)
     try:
         return dataclasses.replace(base, **request.overrides)
     except ValueError as e:
@@ -208,7 +214,11 @@ def _recipe(request: TrainRequest, config: DefenseConfig) -> TrainConfig:
 
 
 def run_train(request: TrainRequest, ui: UI, splits: Splits | None = None) -> api.TrainResult:
-    """Train (or find trained) the request's defense; says where it went."""
+    """Train (or find trained) the request's defense; says where it went. Several
+    comma-separated defenses are trained together (``run_train_together``); the first one's
+    result is returned."""
+    if "," in request.defense:
+        return run_train_together(request, ui, splits)[0]
     config = api.defense_config(request.defense, dataset=request.data.dataset)
     recipe = _recipe(request, config)  # bad names and settings fail before the data is read
     splits = splits if splits is not None else load_data(request.data, ui)
@@ -229,17 +239,66 @@ def run_train(request: TrainRequest, ui: UI, splits: Splits | None = None) -> ap
 
         result = api.train(config, splits, models=request.models, recipe=recipe,
                            device=request.device, force=request.force, on_step=bar.update,
-                           on_epoch=on_epoch)
+                           on_epoch=on_epoch, time_limit=request.time_limit)
     if not result.trained:
         ui.say(f"{result.path} already trained with this recipe; nothing to do (--force "
                "retrains).")
         return result
     metrics = result.metrics
     what = "test" if config.noise_model() is None else "single-noise test"
+    if not metrics.get("complete", True):
+        ui.warn(f"--time-limit reached after {metrics['epochs']} of {recipe.epochs} epochs; the "
+                "same command without the limit goes on from there")
     ui.say(f"saved {result.path}: {metrics['epochs']} epochs in "
            f"{metrics['train_seconds'] / 60:.1f} min, {what} accuracy "
            f"{100 * metrics['test_sample_accuracy']:.2f}%")
     return result
+
+
+def run_train_together(request: TrainRequest, ui: UI,
+                       splits: Splits | None = None) -> list[api.TrainResult]:
+    """Train the request's comma-separated defenses together as one stacked network (one
+    architecture, one recipe); says where each went."""
+    names = [name.strip() for name in request.defense.split(",") if name.strip()]
+    configs = [api.defense_config(name, dataset=request.data.dataset) for name in names]
+    if len(set(names)) != len(names):
+        raise InputError(f"--defense names a defense twice: {request.defense}")
+    recipes = {_recipe(dataclasses.replace(request, defense=c.name), c) for c in configs}
+    if len(recipes) > 1:
+        raise InputError("defenses trained together need one recipe: "
+                         + ", ".join(names) + " have different ones")
+    recipe = recipes.pop()
+    splits = splits if splits is not None else load_data(request.data, ui)
+    if request.limit is not None:
+        splits = Splits(splits.train.head(request.limit), splits.test, splits.notice)
+    missing = [c.name for c in configs if not find_checkpoint(request.models, c).exists()]
+    if missing:
+        ui.say(f"training {', '.join(missing)} together ({recipe.epochs} epochs, "
+               f"{recipe.precision} steps, {len(splits.train):,} training images)")
+    ui.resumable("finished epochs are saved in a .partial.pt file per defense under "
+                 f"{request.models}; rerun the same command to resume")
+    total = recipe.epochs * len(splits.train)
+    with ui.bar(f"train {len(configs)} defenses", total, "img") as bar:
+        def on_epoch(states: list[TrainState]) -> None:
+            bar.postfix(epoch=states[0].epoch,
+                        loss=f"{min(s.history[-1]['loss'] for s in states):.3f}")
+
+        results = api.train_together(configs, splits, models=request.models, recipe=recipe,
+                                     device=request.device, force=request.force,
+                                     on_step=bar.update, on_epoch=on_epoch,
+                                     time_limit=request.time_limit)
+    for config, result in zip(configs, results, strict=True):
+        metrics = result.metrics
+        if not result.trained:
+            ui.say(f"{result.path} already trained with this recipe")
+            continue
+        if not metrics.get("complete", True):
+            ui.warn(f"{config.name}: --time-limit reached after {metrics['epochs']} of "
+                    f"{recipe.epochs} epochs")
+        ui.say(f"saved {result.path}: {metrics['epochs']} epochs in "
+               f"{metrics['train_seconds'] / 60:.1f} min, single-noise test accuracy "
+               f"{100 * metrics['test_sample_accuracy']:.2f}%")
+    return results
 
 
 def _indices(images: Images, size: int) -> list[int]:
@@ -256,7 +315,7 @@ def _defense(name: str, evaluation: Evaluation, splits: Splits) -> api.BuiltDefe
     s = evaluation.settings
     return api.load_defense(config, models=evaluation.models, device=evaluation.device,
                             n0=s.n0, n=s.n, alpha=s.alpha, abstain=s.abstain,
-                            certificate=s.certificate, batch_size=s.batch_size,
+                            certificate=s.certificate, batch_size=s.batch_size, rng=s.rng,
                             calibration=calibration)
 
 

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from defenses.base import Defense
 
 __all__ = [
+    "ADDED",
+    "NAMED_RECIPES",
+    "PAPER_RECIPE",
     "PROFILES",
     "RECIPES",
     "SPEED_ONLY",
@@ -45,12 +48,18 @@ SPEED_ONLY = {"identity": False}
 """Field metadata: the field changes speed, never a result; it is left out of run identities."""
 UNTRAINED = {"trained": False}
 """Field metadata: the field does not change which trained model a checkpoint holds."""
+ADDED = {"omit_default": True}
+"""Field metadata: a field added after identity schema 2; it enters an identity only when it
+differs from its default, so runs and checkpoints made before it keep their identity."""
 
 MaskSharing = Literal["per-sample", "per-batch"]
 Optimizer = Literal["sgd", "adam"]
 # the arithmetic of training steps: fp32, or bf16 autocast (fp32 weights, optimizer and loss)
 TrainPrecision = Literal["fp32", "bf16"]
 Init = Literal["kaiming", "pytorch"]
+Schedule = Literal["warmup-cosine", "constant"]
+# where noise is drawn: the CPU's generator (the same draws on every machine) or the device's
+NoiseRng = Literal["cpu", "device"]
 
 
 @dataclass(frozen=True)
@@ -69,8 +78,13 @@ class CertifyConfig:
         certificate: which of the defense's certificates gives the radius (None: its first, for
             ablation the paper's "levine-feizi"; "pairwise" is Jia et al.'s style). Each record
             names the one used.
-        batch_size: base-classifier forward batch; changes speed, never results (logits are
-            bitwise independent of the batch, ``defenses.precision``).
+        batch_size: base-classifier forward batch; changes speed, never results on the CPU
+            (logits are bitwise independent of the batch there, ``defenses.precision``).
+        rng: where each image's noise is drawn: "cpu" (a CPU generator per image: the same
+            draws on every machine and device) or "device" (a generator of the defense's
+            device per image, e.g. CUDA's: no noise crosses from the host, the draws differ
+            from the CPU's). Either is an exact sample of the noise model; the run's identity
+            names "device".
     """
 
     n0: int = 1000
@@ -79,6 +93,7 @@ class CertifyConfig:
     abstain: bool = False
     certificate: str | None = None
     batch_size: int = field(default=1024, metadata=SPEED_ONLY)
+    rng: NoiseRng = field(default="cpu", metadata=ADDED)
 
     def __post_init__(self) -> None:
         if self.n0 < 1 or self.n < 1:
@@ -87,6 +102,8 @@ class CertifyConfig:
             raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.rng not in ("cpu", "device"):
+            raise ValueError(f"rng must be 'cpu' or 'device', got {self.rng!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -227,8 +244,9 @@ class LeeConfig(DefenseConfig):
 class TrainConfig:
     """How the base classifier is trained on noised images (Adam, warmup then cosine decay).
 
-    The paper trains 400 epochs (SGD, lr 0.01, batch 128, one mask shared by the whole minibatch,
-    PyTorch's default initialisation). 400 epochs do not fit a 2-core CPU; the defaults here are
+    The paper trains 400 epochs (``RECIPES["paper"]``: SGD, lr 0.01 then 0.001 from epoch 201,
+    batch 128, one mask shared by the whole minibatch, PyTorch's default initialisation). 400
+    epochs do not fit a 2-core CPU; the defaults here are
     chosen to fit 20 minutes there: an independent mask per training image, Kaiming (He)
     initialisation (PyTorch's default leaves this net nearly constant for its first epoch), Adam
     with one warmup epoch and cosine decay to zero, 24 fp32 epochs. On a CPU with native bf16 the
@@ -250,6 +268,11 @@ class TrainConfig:
         precision: arithmetic of the training steps: "fp32", or "bf16" (``torch.autocast``:
             convolutions and matmuls in bf16, weights, optimizer state and loss in fp32), about
             1.8x fp32's images/s on a CPU with native bf16 and 12x slower on one without.
+        schedule: "warmup-cosine" (``warmup_epochs`` of linear warmup, then cosine decay to 0)
+            or "constant" (``lr`` throughout, but see ``lr_drop``).
+        lr_drop: with a constant schedule, the epoch after which the rate falls to lr / 10 and
+            the optimizer starts afresh (momentum from zero), as the paper's code runs its
+            second 200 epochs: a new invocation with a new optimizer. 0: never.
     """
 
     epochs: int = 24
@@ -268,6 +291,8 @@ class TrainConfig:
     ema: float = 0.0
     precision: TrainPrecision = "fp32"
     seed: int = 0
+    schedule: Schedule = field(default="warmup-cosine", metadata=ADDED)
+    lr_drop: int = field(default=0, metadata=ADDED)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.copies < 1:
@@ -285,6 +310,12 @@ class TrainConfig:
         if self.copies > 1 and self.mask_sharing == "per-batch":
             raise ValueError("copies > 1 needs per-sample noise (a shared draw makes the copies "
                              "identical)")
+        if self.schedule not in ("warmup-cosine", "constant"):
+            raise ValueError(f"schedule must be 'warmup-cosine' or 'constant', got "
+                             f"{self.schedule!r}")
+        if self.lr_drop < 0 or (self.lr_drop and self.schedule != "constant"):
+            raise ValueError(f"lr_drop must be 0, or an epoch >= 1 with the constant schedule, "
+                             f"got {self.lr_drop} with {self.schedule!r}")
 
 
 RECIPES: dict[str, TrainConfig] = {
@@ -294,6 +325,23 @@ RECIPES: dict[str, TrainConfig] = {
     "bf16": TrainConfig(epochs=64, precision="bf16"),
 }
 """The default recipe of smoothed defenses, by the training precision the machine runs fast."""
+
+PAPER_RECIPE = TrainConfig(
+    epochs=400, batch_size=128, optimizer="sgd", lr=0.01, momentum=0.9, nesterov=False,
+    weight_decay=0.0, warmup_epochs=0, init="pytorch", mask_sharing="per-batch",
+    precision="fp32", schedule="constant", lr_drop=200)
+"""Levine & Feizi's MNIST training, as their code runs it: SGD (momentum 0.9, no Nesterov, no
+weight decay), batch 128, one ablation mask per minibatch, PyTorch's default initialisation,
+200 epochs at lr 0.01, then 200 more at 0.001 with a fresh optimizer."""
+
+NAMED_RECIPES: dict[str, TrainConfig | None] = {
+    "default": None,
+    "paper": PAPER_RECIPE,
+    "fp32": RECIPES["fp32"],
+    "bf16": RECIPES["bf16"],
+}
+"""``bench train --recipe NAME``: "default" (the defense family's own recipe, else the machine's
+default, ``bench.hardware.default_recipe``), the paper's, or a default recipe by name."""
 
 
 @dataclass(frozen=True)

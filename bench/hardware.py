@@ -27,11 +27,14 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     if isinstance(name, torch.device):
         return name
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda, but no CUDA device is available. Use --device cpu.")
     if name not in ("cpu", "cuda"):
         raise InputError(f"unknown device {name!r}: auto, cpu or cuda")
+    if name == "cuda":
+        # the fastest cuDNN kernels for the few fixed shapes of training and voting
+        torch.backends.cudnn.benchmark = True
     return torch.device(name)
 
 

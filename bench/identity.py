@@ -10,7 +10,9 @@ document (JSON) and its hash; a rerun of the same command finds its records by t
 The schema is versioned. Schema 2 is written now. Schema 1 (the first release) left some fields
 out by hand; ``*_v1`` rebuild its documents exactly, so results and checkpoints written by that
 release are found, continued and never recomputed. A change that alters which fields identify a
-run adds a schema version here instead of editing an earlier one.
+run adds a schema version here instead of editing an earlier one. A field added to a config since
+schema 2 (``bench.configs.ADDED``) appears only when it differs from its default, so documents
+written before it are unchanged.
 """
 
 from __future__ import annotations
@@ -54,15 +56,19 @@ def _plain(value: Any) -> Any:
 
 def config_fields(config: Any, *, trained_only: bool = False) -> dict[str, Any]:
     """A dataclass config as a JSON-ready dict (Enums as values, tuples as lists), without the
-    fields that change speed only and, with ``trained_only``, without those that do not change
-    which trained model a checkpoint holds."""
+    fields that change speed only, without fields added after schema 2 that hold their default
+    (``bench.configs.ADDED``) and, with ``trained_only``, without those that do not change which
+    trained model a checkpoint holds."""
     out = {}
     for f in dataclasses.fields(config):
         if f.metadata.get("identity", True) is False:
             continue
         if trained_only and f.metadata.get("trained", True) is False:
             continue
-        out[f.name] = _plain(getattr(config, f.name))
+        value = getattr(config, f.name)
+        if f.metadata.get("omit_default", False) and value == f.default:
+            continue
+        out[f.name] = _plain(value)
     return out
 
 
@@ -127,7 +133,7 @@ def certify_identity_v1(config: DefenseConfig, certify: CertifyConfig,
     """Schema 1's identity of the same certification run (None: schema 1 could not express it).
     It named the certificate for ablation defenses only."""
     defense = _defense_v1(config)
-    if defense is None:
+    if defense is None or certify.rng != "cpu":
         return None
     settings = config_fields(certify)
     settings["certificate"] = _certificate(config, certify)

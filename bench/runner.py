@@ -22,6 +22,17 @@ from reports.records import CertifyRecord
 
 __all__ = ["certify_arrays", "certify_images"]
 
+_DRAWS_PER_CALL = 8192
+
+
+def _rng_device(defense: Defense) -> torch.device:
+    """Where a defense's noise is drawn with ``rng="device"``: its device (InputError for a
+    defense that has none)."""
+    device = getattr(defense, "device", None)
+    if not isinstance(device, torch.device):
+        raise InputError(f"{defense.name} has no device to draw its noise on; use --rng cpu")
+    return device
+
 
 def _check_images(x: torch.Tensor, indices: Sequence[int]) -> None:
     if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
@@ -51,17 +62,21 @@ def certify_arrays(
     """CERTIFY (and PREDICT from the same N votes) each image; yields one record per image.
 
     ``images[j]`` (uint8, (C, H, W)) and ``labels[j]`` are test image ``indices[j]``. Image i's
-    noise comes from a generator seeded by (seed, i, "certify"), so records do not depend on
-    the order, the grouping, the worker or a resume. Images are grouped so that one call holds
-    about 8,192 noise draws (many images at small N, one at N = 10,000).
+    noise comes from a generator seeded by (seed, i, "certify"), on the CPU or, with
+    ``rng="device"``, on the defense's device, so records do not depend on the order, the
+    grouping, the worker or a resume. Images are grouped so that one call holds about
+    max(8,192, 8 forward batches) noise draws (one image at N = 10,000 and the CPU's batch of
+    1,024; 26 at the forward batch of 32,768 that the GPU script uses).
     """
-    per_call = max(1, 8192 // max(job.certify.n0, job.certify.n))
+    per_call = max(1, max(_DRAWS_PER_CALL, 8 * job.certify.batch_size)
+                   // max(job.certify.n0, job.certify.n))
+    rng_device = _rng_device(defense) if job.certify.rng == "device" else torch.device("cpu")
     run_hash, config_json = job.run_hash, job.config_json
     for start in range(0, len(indices), per_call):
         group = list(indices[start : start + per_call])
         x = to_float(images[start : start + per_call])
         _check_images(x, group)
-        gens = [image_generator(job.seed, i, "certify") for i in group]
+        gens = [image_generator(job.seed, i, "certify", rng_device) for i in group]
         began = time.perf_counter()
         certs = defense.certify(x, gens)
         seconds = (time.perf_counter() - began) / len(group)

@@ -18,6 +18,8 @@ def derive_seed(seed: int, index: int, purpose: str) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def image_generator(seed: int, index: int, purpose: str) -> torch.Generator:
-    """A CPU torch generator for one image and one purpose (e.g. "certify")."""
-    return torch.Generator().manual_seed(derive_seed(seed, index, purpose))
+def image_generator(seed: int, index: int, purpose: str,
+                    device: torch.device | str = "cpu") -> torch.Generator:
+    """A torch generator for one image and one purpose (e.g. "certify"), on ``device`` (the CPU
+    by default: the same draws on every machine)."""
+    return torch.Generator(device=device).manual_seed(derive_seed(seed, index, purpose))

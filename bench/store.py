@@ -67,6 +67,9 @@ class ResultStore:
             self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             self._wal()
             self.conn.execute("PRAGMA busy_timeout=60000")
+            # WAL with NORMAL: no fsync per commit (4-5x faster), still never corrupt; a power
+            # cut may lose the last records, which a rerun computes again
+            self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(_SCHEMA)
             self._add_columns()
         except (OSError, sqlite3.Error) as e:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,8 @@ from bench.registry import build_architecture
 from bench.seeding import derive_seed
 
 __all__ = ["TrainState", "build_base_classifier", "ema_decay", "evaluate_sample_accuracy",
-           "initial_classifier", "model_inputs", "train_base_classifier"]
+           "initial_classifier", "learning_rate", "make_optimizer", "model_inputs",
+           "train_base_classifier"]
 
 
 @dataclass
@@ -60,12 +61,14 @@ def _kaiming_init(model: nn.Module) -> None:
                 nn.init.zeros_(module.bias)
 
 
-def _optimizer(model: nn.Module, train: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(params: Iterable[torch.Tensor], train: TrainConfig) -> torch.optim.Optimizer:
+    """The recipe's optimizer over ``params`` (its update is elementwise: stacked models train
+    as they would alone, ``bench.stacked_training``)."""
     if train.optimizer == "adam":
         # fused: one kernel for all parameters, ~4x cheaper per step on CPU than foreach
-        return torch.optim.Adam(model.parameters(), lr=train.lr,
-                                weight_decay=train.weight_decay, fused=True)
-    return torch.optim.SGD(model.parameters(), lr=train.lr, momentum=train.momentum,
+        return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay,
+                                fused=True)
+    return torch.optim.SGD(params, lr=train.lr, momentum=train.momentum,
                            nesterov=train.nesterov, weight_decay=train.weight_decay)
 
 
@@ -73,6 +76,15 @@ def _lr_factor(step: int, warmup: int, total: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
     return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def learning_rate(train: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
+    """The learning rate of optimizer step ``step`` of epoch ``epoch`` (both 0-based): warmup
+    then cosine decay to 0, or constant (a tenth of it from epoch ``lr_drop`` on)."""
+    if train.schedule == "constant":
+        return train.lr / 10 if train.lr_drop and epoch >= train.lr_drop else train.lr
+    total, warmup = train.epochs * steps_per_epoch, train.warmup_epochs * steps_per_epoch
+    return train.lr * _lr_factor(epoch * steps_per_epoch + step, warmup, total)
 
 
 def ema_decay(decay: float, step: int) -> float:
@@ -96,7 +108,8 @@ def model_inputs(config: DefenseConfig, train: TrainConfig, x: torch.Tensor,
                  gen: torch.Generator) -> torch.Tensor:
     """What the base classifier sees in training: images x (B, C, H, W) under draws of the
     defense's noise model from ``gen`` (one per image, or with ``train.mask_sharing`` "per-batch"
-    one shared by the minibatch), or the plain images when it has none."""
+    one shared by the minibatch), or the plain images when it has none. ``gen`` may be on the
+    CPU or on x's device."""
     noise_model = config.noise_model()
     if noise_model is None:
         return x
@@ -134,12 +147,15 @@ def train_base_classifier(
     resume: TrainState | None = None,
     on_step: Callable[[int], None] | None = None,
     on_epoch: Callable[[TrainState], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[nn.Module, TrainState]:
-    """Train the base classifier on noised (or, undefended, plain) images (warmup, then cosine
-    decay to 0).
+    """Train the base classifier on noised (or, undefended, plain) images (``train.schedule``).
 
-    Each epoch's shuffling and masks come from a generator seeded by (train.seed, epoch), so a run
-    resumed after epoch e continues exactly as an uninterrupted one.
+    Each epoch's shuffling and masks come from generators seeded by (train.seed, epoch), so a run
+    resumed after epoch e continues exactly as an uninterrupted one. On the CPU one CPU generator
+    draws both; on another device (CUDA) the training set is moved there once and the noise is
+    drawn there from a generator of that device, so a step needs no host round trip (loss and
+    accuracy are read once per epoch).
 
     Args:
         config: the defense (its noise model and architecture).
@@ -148,6 +164,8 @@ def train_base_classifier(
         resume: state saved after an earlier epoch, or None to start.
         on_step: called with the number of images after each step (progress).
         on_epoch: called with the state after each epoch (checkpointing, logging).
+        stop: asked after each epoch; True ends training there (the state says how many
+            epochs ran; a later call resumes from it).
 
     Returns:
         The trained model (eval mode; its weights are the moving average when ``train.ema`` > 0)
@@ -157,10 +175,9 @@ def train_base_classifier(
     # channels_last: oneDNN's faster convolution kernels (fp32 steps 11% faster than NCHW, 24
     # epochs in 16.6 instead of 17.5 min on a 2-core AVX2 CPU, docs/reproduction.md)
     model = model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
-    optimizer = _optimizer(model, train)
+    optimizer = make_optimizer(model.parameters(), train)
     n = len(data)
     steps_per_epoch = math.ceil(n / train.batch_size)
-    total, warmup = train.epochs * steps_per_epoch, train.warmup_epochs * steps_per_epoch
     state = TrainState(0, {}, {}, [], 0.0)
     if resume is not None:
         model.load_state_dict(resume.model)
@@ -171,23 +188,30 @@ def train_base_classifier(
     if train.ema > 0:
         source = state.ema if state.ema is not None else params
         averaged = {name: source[name].detach().to(device).clone() for name in params}
-    x_all, y_all = to_float(data.images), torch.as_tensor(data.labels)
+    where = torch.device(device)
+    x_all = to_float(data.images).to(where)
+    y_all = torch.as_tensor(data.labels).to(where)
     for epoch in range(state.epoch, train.epochs):
         started = time.perf_counter()
+        if epoch == train.lr_drop and train.lr_drop:  # the paper's second run: a new optimizer
+            optimizer = make_optimizer(model.parameters(), train)
         gen = torch.Generator().manual_seed(derive_seed(train.seed, epoch, "train-epoch"))
-        order = torch.randperm(n, generator=gen)
+        noise_gen = gen if where.type == "cpu" else torch.Generator(device=where).manual_seed(
+            derive_seed(train.seed, epoch, "train-noise"))
+        order = torch.randperm(n, generator=gen).to(where)
         model.train()
-        loss_sum, correct = 0.0, 0
+        loss_sum = torch.zeros((), dtype=torch.float64, device=where)
+        correct = torch.zeros((), dtype=torch.long, device=where)
         for i, start in enumerate(range(0, n, train.batch_size)):
             for group in optimizer.param_groups:
-                group["lr"] = train.lr * _lr_factor(epoch * steps_per_epoch + i, warmup, total)
+                group["lr"] = learning_rate(train, epoch, i, steps_per_epoch)
             idx = order[start : start + train.batch_size]
-            x, y = x_all[idx].to(device), y_all[idx].to(device)
+            x, y = x_all[idx], y_all[idx]
             if train.copies > 1:
                 x = x.repeat(train.copies, 1, 1, 1)
-            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16,
+            with torch.autocast(where.type, dtype=torch.bfloat16,
                                 enabled=train.precision == "bf16"):
-                inputs = model_inputs(config, train, x, gen)
+                inputs = model_inputs(config, train, x, noise_gen)
                 logits = model(inputs.contiguous(memory_format=torch.channels_last))
             logits = logits.float()
             loss = smoothing_loss(logits, y, train.copies, train.consistency, train.entropy)
@@ -199,12 +223,12 @@ def train_base_classifier(
                 with torch.no_grad():
                     for name, average in averaged.items():
                         average.lerp_(params[name], weight)
-            loss_sum += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == y.repeat(train.copies)).sum())
+            loss_sum += loss.detach().double() * len(idx)
+            correct += (logits.argmax(1) == y.repeat(train.copies)).sum()
             if on_step is not None:
                 on_step(len(idx))
-        history = [*state.history, {"epoch": epoch + 1, "loss": loss_sum / n,
-                                    "train_sample_accuracy": correct / (n * train.copies)}]
+        history = [*state.history, {"epoch": epoch + 1, "loss": float(loss_sum) / n,
+                                    "train_sample_accuracy": int(correct) / (n * train.copies)}]
         ema = {name: a.cpu().clone() for name, a in averaged.items()} if averaged else None
         state = TrainState(epoch + 1, {k: v.detach().cpu().clone() for k, v in
                                        model.state_dict().items()},
@@ -212,6 +236,8 @@ def train_base_classifier(
                            state.seconds + time.perf_counter() - started, ema)
         if on_epoch is not None:
             on_epoch(state)
+        if stop is not None and stop():
+            break
     if state.ema is not None:
         # the trained classifier is the average (the network has no buffers to average)
         model.load_state_dict({**model.state_dict(), **state.ema})

@@ -77,7 +77,8 @@ class NoiseModel(Protocol):
 
     def sample(self, num: int, shape: tuple[int, int, int],
                generator: torch.Generator) -> torch.Tensor:
-        """``num`` independent draws for one image, on the CPU, from ``generator`` only."""
+        """``num`` independent draws for one image, from ``generator`` only, on its device (the
+        CPU, or the defense's device when certification draws there)."""
 
     def apply(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """The base classifier's inputs: images x (M, C, H, W) in [0, 1] under draws (M, ...)."""

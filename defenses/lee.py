@@ -40,13 +40,17 @@ def sample_lee_noise(num: int, shape: tuple[int, int, int], kappa: float, num_va
     with probability beta.
 
     Returns:
-        int16 tensor (num, C, H, W) on the CPU: KEEP (-1), or the index 0..num_values-1 of the level
-        the coordinate takes (level j is the value j / (num_values - 1)).
+        int16 tensor (num, C, H, W) on the generator's device: KEEP (-1), or the index
+        0..num_values-1 of the level the coordinate takes (level j is the value
+        j / (num_values - 1)).
     """
     if num < 0:
         raise ValueError(f"num must be >= 0, got {num}")
-    keep = torch.rand((num, *shape), generator=generator) < _keep_probability(kappa, num_values)
-    levels = torch.randint(0, num_values, (num, *shape), generator=generator, dtype=torch.int16)
+    device = generator.device
+    keep = torch.rand((num, *shape), generator=generator, device=device) < \
+        _keep_probability(kappa, num_values)
+    levels = torch.randint(0, num_values, (num, *shape), generator=generator, dtype=torch.int16,
+                           device=device)
     return levels.masked_fill_(keep, KEEP)
 
 

@@ -40,8 +40,9 @@ class SmoothedClassifier:
         calibration: clean images (B, C, H, W) in [0, 1] whose noised copies (one draw each,
             from a fixed seed) calibrate int8's activation ranges: training images, never test
             images. Required for int8, ignored otherwise.
-        device: where the base classifier runs; noise is drawn on the CPU so results do not
-            depend on the device's random number generator.
+        device: where the base classifier runs. Noise is drawn where the generators are: CPU
+            generators give the same draws on every machine; generators on ``device`` keep the
+            noise there (``CertifyConfig.rng``).
         generator: the stream used when a call gets no per-image generators.
         name: the registry name.
 
@@ -174,8 +175,9 @@ class SmoothedClassifier:
         Args:
             x: images (B, C, H, W) in [0, 1].
             num: noise draws per image.
-            generators: one CPU generator per image (image i's noise comes from generators[i]
-                only, so counts do not depend on the batch), or None for the defense's own.
+            generators: one generator per image, on the CPU or the defense's device (image i's
+                noise comes from generators[i] only, so counts do not depend on the batch), or
+                None for the defense's own.
 
         Returns:
             int64 tensor (B, num_classes) on the CPU; each row sums to ``num``.
@@ -192,15 +194,17 @@ class SmoothedClassifier:
 
     def _votes(self, x: torch.Tensor, owner: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Base-classifier votes (M,): image ``x[owner[m]]`` noised by ``noise[m]``."""
+        # votes stay on the device until the end: one host round trip per call, not per batch
         x_dev = x.to(self.device, torch.float32)
-        votes = torch.empty(len(owner), dtype=torch.long)
+        owner_dev = owner.to(self.device)
+        votes = torch.empty(len(owner), dtype=torch.long, device=self.device)
         for start in range(0, len(owner), self.batch_size):
-            rows = owner[start : start + self.batch_size]
-            inputs = self.apply_noise(x_dev[rows.to(self.device)],
+            rows = owner_dev[start : start + self.batch_size]
+            inputs = self.apply_noise(x_dev[rows],
                                       noise[start : start + self.batch_size].to(self.device))
-            votes[start : start + len(rows)] = self.infer(inputs).argmax(dim=1).cpu()
+            votes[start : start + len(rows)] = self.infer(inputs).argmax(dim=1)
         self.forward_passes += len(owner)
-        return votes
+        return votes.cpu()
 
     @torch.inference_mode()
     def noise_votes(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:

@@ -108,3 +108,14 @@ def test_checkpoints_ignore_the_inference_precision() -> None:
     # recipes of the first release predate some fields; they trained with these values
     assert upgrade_train_v1({"epochs": 3}) == {"epochs": 3, "copies": 1, "consistency": 0.0,
                                               "entropy": 0.0, "precision": "fp32", "ema": 0.0}
+
+
+def test_fields_added_since_schema_2_enter_only_away_from_their_default() -> None:
+    cpu = certify_identity(ABLATION, CertifyConfig(), "m", "l0-pixels")
+    device = certify_identity(ABLATION, CertifyConfig(rng="device"), "m", "l0-pixels")
+    assert "rng" not in cpu["certify"] and device["certify"]["rng"] == "device"
+    # the first release drew on the CPU only: it cannot name a device-drawn run
+    assert certify_identity_v1(ABLATION, CertifyConfig(rng="device"), "m") is None
+    assert certify_identity_v1(ABLATION, CertifyConfig(), "m") is not None
+    with pytest.raises(ValueError, match="rng"):
+        CertifyConfig(rng="gpu")  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ import torch
 from defenses.ablation import RandomizedAblation
 from defenses.ablation_math import l0_radius, l0_radius_pairwise
 from defenses.base import ABSTAIN, Defense
+from defenses.masks import sample_keep_masks_by_keys
 from defenses.stats import clopper_pearson_lower, simultaneous_bounds
 from tests.conftest import ConstantModel, PixelModel
 
@@ -103,3 +104,14 @@ def test_pairwise_certificate_uses_simultaneous_bounds() -> None:
 def test_unknown_certificate() -> None:
     with pytest.raises(ValueError, match="certificate"):
         RandomizedAblation(ConstantModel(0), 45, certificate="jia")  # type: ignore[arg-type]
+
+
+def test_masks_drawn_by_random_keys_are_uniform_k_subsets() -> None:
+    masks = sample_keep_masks_by_keys(100_000, 5, 2, torch.Generator().manual_seed(0))
+    assert bool((masks.sum(dim=1) == 2).all())
+    assert torch.allclose(masks.float().mean(dim=0), torch.full((5,), 0.4), atol=0.01)
+    subsets = torch.unique(masks.int(), dim=0, return_counts=True)[1]
+    assert len(subsets) == 10 and bool((subsets - 10_000).abs().max() < 500)
+    # the same generator state gives the same masks, on the generator's device
+    again = sample_keep_masks_by_keys(100_000, 5, 2, torch.Generator().manual_seed(0))
+    assert torch.equal(masks, again) and masks.device == torch.device("cpu")
