@@ -213,8 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     env["PYTHONUNBUFFERED"] = "1"
-    # several bench processes share the host's cores: a few threads each, never spinning
-    env.setdefault("OMP_NUM_THREADS", "2")
+    # the bench processes running at once share the host's cores among themselves
+    # (bench/cores.py); OMP_NUM_THREADS, when set, fixes each one's threads instead
     # without a root, bench looks for MNIST itself (BENCH_DATA_ROOT, its cache, a sample)
     data = ("--data-root", str(args.data_root)) if args.data_root else ()
     where = (*data, "--device", sizes.device)
