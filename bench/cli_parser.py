@@ -161,8 +161,9 @@ def _train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=_positive_int, default=None,
                    help=f"training minibatch (default: {_TRAIN.batch_size})")
     g.add_argument("--lr", type=_positive_float, default=None,
-                   help=f"peak learning rate; 1 warmup epoch, then cosine decay to 0 "
-                        f"(default: {_TRAIN.lr})")
+                   help=f"learning rate: with the default recipes the peak (1 warmup epoch, "
+                        f"then cosine decay to 0), with --recipe paper the constant rate of "
+                        f"the first 200 epochs (default: the recipe's; {_TRAIN.lr} by default)")
     g.add_argument("--optimizer", choices=("sgd", "adam"), default=None,
                    help=f"optimizer: SGD with Nesterov momentum {_TRAIN.momentum}, or Adam "
                         f"(default: {_TRAIN.optimizer})")
