@@ -165,8 +165,9 @@ def _train_options(p: argparse.ArgumentParser) -> None:
                         f"then cosine decay to 0), with --recipe paper the constant rate of "
                         f"the first 200 epochs (default: the recipe's; {_TRAIN.lr} by default)")
     g.add_argument("--optimizer", choices=("sgd", "adam"), default=None,
-                   help=f"optimizer: SGD with Nesterov momentum {_TRAIN.momentum}, or Adam "
-                        f"(default: {_TRAIN.optimizer})")
+                   help=f"optimizer: SGD with momentum {_TRAIN.momentum} (Nesterov's, except "
+                        f"in the paper's recipe), or Adam (default: the recipe's; "
+                        f"{_TRAIN.optimizer} by default)")
     g.add_argument("--weight-decay", type=float, default=None,
                    help=f"L2 weight decay (default: {_TRAIN.weight_decay:g})")
     g.add_argument("--init", choices=("kaiming", "pytorch"), default=None,
