@@ -32,7 +32,7 @@ from torch import nn
 from attacks.base import Attack, RestartResult
 from bench.attacking import attack_arrays
 from bench.checkpoints import load_checkpoint, model_id_of
-from bench.configs import CertifyConfig, DefenseConfig, TrainConfig
+from bench.configs import CertifyConfig, DefenseConfig, NoiseRng, TrainConfig
 from bench.data import Dataset, Splits
 from bench.errors import InputError
 from bench.hardware import default_recipe, resolve_device, resolve_precision
@@ -150,7 +150,7 @@ def build_defense(defense: str | DefenseConfig, model: nn.Module, *, dataset: st
                   precision: str = "auto", device: str | torch.device = "auto",
                   n0: int = 1000, n: int = 10000, alpha: float = 0.05, abstain: bool = False,
                   certificate: str | None = None, batch_size: int = 1024,
-                  rng: str = "cpu", calibration: torch.Tensor | None = None,
+                  rng: NoiseRng = "cpu", calibration: torch.Tensor | None = None,
                   model_id: str | None = None) -> BuiltDefense:
     """A defense around any base classifier.
 
@@ -178,8 +178,7 @@ def build_defense(defense: str | DefenseConfig, model: nn.Module, *, dataset: st
     _check_certificate(config, certificate)
     try:
         settings = CertifyConfig(n0=n0, n=n, alpha=alpha, abstain=abstain,
-                                 certificate=certificate, batch_size=batch_size,
-                                 rng=rng)  # type: ignore[arg-type]
+                                 certificate=certificate, batch_size=batch_size, rng=rng)
     except ValueError as e:
         raise InputError(str(e)) from None
     if config.precision == "int8" and calibration is None:
