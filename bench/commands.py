@@ -221,9 +221,7 @@ def run_train(request: TrainRequest, ui: UI, splits: Splits | None = None) -> ap
         return run_train_together(request, ui, splits)[0]
     config = api.defense_config(request.defense, dataset=request.data.dataset)
     recipe = _recipe(request, config)  # bad names and settings fail before the data is read
-    splits = splits if splits is not None else load_data(request.data, ui)
-    if request.limit is not None:
-        splits = Splits(splits.train.head(request.limit), splits.test, splits.notice)
+    splits = _training_splits(request, ui, splits)
     found = find_checkpoint(request.models, config)
     if not found.exists():
         ui.say(f"no checkpoint at {found}: training {config.name} ({recipe.epochs} epochs, "
@@ -244,15 +242,28 @@ def run_train(request: TrainRequest, ui: UI, splits: Splits | None = None) -> ap
         ui.say(f"{result.path} already trained with this recipe; nothing to do (--force "
                "retrains).")
         return result
+    if not result.metrics.get("complete", True):
+        ui.warn(f"--time-limit reached after {result.metrics['epochs']} of {recipe.epochs} "
+                "epochs; the same command without the limit goes on from there")
+    _say_saved(ui, config, result)
+    return result
+
+
+def _training_splits(request: TrainRequest, ui: UI, splits: Splits | None) -> Splits:
+    """The splits to train on: the given or loaded ones, the first ``request.limit`` training
+    images of them with a limit."""
+    splits = splits if splits is not None else load_data(request.data, ui)
+    if request.limit is None:
+        return splits
+    return Splits(splits.train.head(request.limit), splits.test, splits.notice)
+
+
+def _say_saved(ui: UI, config: DefenseConfig, result: api.TrainResult) -> None:
     metrics = result.metrics
     what = "test" if config.noise_model() is None else "single-noise test"
-    if not metrics.get("complete", True):
-        ui.warn(f"--time-limit reached after {metrics['epochs']} of {recipe.epochs} epochs; the "
-                "same command without the limit goes on from there")
     ui.say(f"saved {result.path}: {metrics['epochs']} epochs in "
            f"{metrics['train_seconds'] / 60:.1f} min, {what} accuracy "
            f"{100 * metrics['test_sample_accuracy']:.2f}%")
-    return result
 
 
 def run_train_together(request: TrainRequest, ui: UI,
@@ -268,9 +279,7 @@ def run_train_together(request: TrainRequest, ui: UI,
         raise InputError("defenses trained together need one recipe: "
                          + ", ".join(names) + " have different ones")
     recipe = recipes.pop()
-    splits = splits if splits is not None else load_data(request.data, ui)
-    if request.limit is not None:
-        splits = Splits(splits.train.head(request.limit), splits.test, splits.notice)
+    splits = _training_splits(request, ui, splits)
     missing = [c.name for c in configs if not find_checkpoint(request.models, c).exists()]
     if missing:
         ui.say(f"training {', '.join(missing)} together ({recipe.epochs} epochs, "
@@ -295,9 +304,7 @@ def run_train_together(request: TrainRequest, ui: UI,
         if not metrics.get("complete", True):
             ui.warn(f"{config.name}: --time-limit reached after {metrics['epochs']} of "
                     f"{recipe.epochs} epochs")
-        ui.say(f"saved {result.path}: {metrics['epochs']} epochs in "
-               f"{metrics['train_seconds'] / 60:.1f} min, single-noise test accuracy "
-               f"{100 * metrics['test_sample_accuracy']:.2f}%")
+        _say_saved(ui, config, result)
     return results
 
 

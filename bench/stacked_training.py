@@ -31,11 +31,11 @@ from torch.nn import functional
 from bench.configs import DefenseConfig, TrainConfig
 from bench.data import Dataset
 from bench.losses import smoothing_loss
-from bench.seeding import derive_seed
 from bench.training import (
     TrainState,
     build_base_classifier,
     ema_decay,
+    epoch_streams,
     initial_classifier,
     learning_rate,
     make_optimizer,
@@ -156,19 +156,7 @@ def train_stacked(
         started = time.perf_counter()
         if epoch == train.lr_drop and train.lr_drop:
             optimizer = make_optimizer(list(params.values()), train)
-        seed = derive_seed(train.seed, epoch, "train-epoch")
-        gen = torch.Generator().manual_seed(seed)
-        order = torch.randperm(n, generator=gen).to(where)
-        if where.type == "cpu":  # each model's stream: the single run's generator after randperm
-            noise_gens = [gen]
-            for _ in range(count - 1):
-                twin = torch.Generator().manual_seed(seed)
-                torch.randperm(n, generator=twin)
-                noise_gens.append(twin)
-        else:
-            noise_seed = derive_seed(train.seed, epoch, "train-noise")
-            noise_gens = [torch.Generator(device=where).manual_seed(noise_seed)
-                          for _ in range(count)]
+        order, noise_gens = epoch_streams(train, epoch, n, where, count)
         loss_sum = torch.zeros(count, dtype=torch.float64, device=where)
         correct = torch.zeros(count, dtype=torch.long, device=where)
         for i, start in enumerate(range(0, n, train.batch_size)):

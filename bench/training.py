@@ -23,9 +23,18 @@ from bench.losses import smoothing_loss
 from bench.registry import build_architecture
 from bench.seeding import derive_seed
 
-__all__ = ["TrainState", "build_base_classifier", "ema_decay", "evaluate_sample_accuracy",
-           "initial_classifier", "learning_rate", "make_optimizer", "model_inputs",
-           "train_base_classifier"]
+__all__ = [
+    "TrainState",
+    "build_base_classifier",
+    "ema_decay",
+    "epoch_streams",
+    "evaluate_sample_accuracy",
+    "initial_classifier",
+    "learning_rate",
+    "make_optimizer",
+    "model_inputs",
+    "train_base_classifier",
+]
 
 
 @dataclass
@@ -85,6 +94,24 @@ def learning_rate(train: TrainConfig, epoch: int, step: int, steps_per_epoch: in
         return train.lr / 10 if train.lr_drop and epoch >= train.lr_drop else train.lr
     total, warmup = train.epochs * steps_per_epoch, train.warmup_epochs * steps_per_epoch
     return train.lr * _lr_factor(epoch * steps_per_epoch + step, warmup, total)
+
+
+def epoch_streams(train: TrainConfig, epoch: int, n: int, where: torch.device,
+                  count: int = 1) -> tuple[torch.Tensor, list[torch.Generator]]:
+    """Epoch ``epoch``'s shuffling of ``n`` images (on ``where``) and the generators that draw
+    its noise, one per model trained (``count``; ``bench.stacked_training``), each the stream a
+    single run draws from: on the CPU the shuffling's own generator after the shuffle, elsewhere
+    a generator of that device."""
+    seed = derive_seed(train.seed, epoch, "train-epoch")
+    gens = [torch.Generator().manual_seed(seed) for _ in range(count)]
+    order = torch.randperm(n, generator=gens[0])
+    if where.type != "cpu":
+        noise_seed = derive_seed(train.seed, epoch, "train-noise")
+        return order.to(where), [torch.Generator(device=where).manual_seed(noise_seed)
+                                 for _ in range(count)]
+    for twin in gens[1:]:
+        torch.randperm(n, generator=twin)  # advanced as the first one is
+    return order, gens
 
 
 def ema_decay(decay: float, step: int) -> float:
@@ -195,10 +222,7 @@ def train_base_classifier(
         started = time.perf_counter()
         if epoch == train.lr_drop and train.lr_drop:  # the paper's second run: a new optimizer
             optimizer = make_optimizer(model.parameters(), train)
-        gen = torch.Generator().manual_seed(derive_seed(train.seed, epoch, "train-epoch"))
-        noise_gen = gen if where.type == "cpu" else torch.Generator(device=where).manual_seed(
-            derive_seed(train.seed, epoch, "train-noise"))
-        order = torch.randperm(n, generator=gen).to(where)
+        order, (noise_gen,) = epoch_streams(train, epoch, n, where)
         model.train()
         loss_sum = torch.zeros((), dtype=torch.float64, device=where)
         correct = torch.zeros((), dtype=torch.long, device=where)

@@ -254,16 +254,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # b. Table 1's k = 45 row, all test images (the report adds the pairwise certificate from
     # the same votes)
-    log.line("== phase b: certify k = 45 (default recipe)")
     fast = ("--forward-batch", str(sizes.forward_batch))
-    certify_k45 = ("certify", "--defense", "ablation-k45", *where, *sizes.certify, *fast)
-    if "b" not in phases:
-        log.line("not asked for")
-    elif checkpoint(default_models, 45).exists():
-        run(bench(*certify_k45, "--models", str(default_models), "--results",
-                  str(results["default"])), log, budget.left("b"), env)
-    else:
-        log.line(f"no {checkpoint(default_models, 45)}: phase a did not finish it")
+
+    def certify_k45(phase: str, models: Path, key: str, missing: str) -> None:
+        if phase not in phases:
+            log.line("not asked for")
+        elif checkpoint(models, 45).exists():
+            run(bench("certify", "--defense", "ablation-k45", *where, *sizes.certify, *fast,
+                      "--models", str(models), "--results", str(results[key])),
+                log, budget.left(phase), env)
+        else:
+            log.line(f"no {checkpoint(models, 45)}: {missing}")
+
+    log.line("== phase b: certify k = 45 (default recipe)")
+    certify_k45("b", default_models, "default", "phase a did not finish it")
 
     # c. the k sweep with the default recipe: every k on the first images, then every k on all
     # of them (a certification resumes: the second pass computes only the images still missing)
@@ -288,13 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         paper_training.result()
     background.shutdown()
     log.line("== phase p: certify k = 45 (the paper's recipe)")
-    if "p" not in phases:
-        log.line("not asked for")
-    elif checkpoint(paper_models, 45).exists():
-        run(bench(*certify_k45, "--models", str(paper_models), "--results",
-                  str(results["paper"])), log, budget.left("p"), env)
-    else:
-        log.line(f"no {checkpoint(paper_models, 45)}: its training stopped before one epoch")
+    certify_k45("p", paper_models, "paper", "its training stopped before one epoch")
 
     # d. Table 2's k = 45 row: Pointwise x 10, fresh masks, N = 10,000
     log.line("== phase d: Pointwise against ablation-k45 (default recipe)")
