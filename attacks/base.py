@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 import torch
+from torch import nn
 
 from attacks.l0 import pixel_l0
 from defenses.base import L0_PIXELS
@@ -87,6 +88,22 @@ class AttackTarget(Protocol):
     def seed(self, restart: int) -> int:
         """The restart's seed, for any randomness of the attack itself."""
 
+    def surrogate(self, restart: int, draws: int) -> nn.Module:
+        """What a gradient attack differentiates in ``restart``: (B, C, H, W) -> (B, classes)
+        scores (a deterministic defense's logits; for a stochastic one the log mean softmax of
+        its base classifier over ``draws`` fixed noise draws of the restart's own stream). Its
+        argmax only proposes: the final point is confirmed by ``recheck``."""
+
+    def scores(self, restart: int, draws: int, stream: int = 0) -> Oracle:
+        """What a score-based attack queries in ``restart``: logits of a deterministic defense, or
+        exact vote counts over ``draws`` fixed noise draws of the restart's stream number
+        ``stream`` (streams are independent: one to search on, another to check on)."""
+
+    @property
+    def below(self) -> float:
+        """Only adversarials with fewer changed pixels than this are wanted (+inf: any); an
+        ensemble sets it to its best so far, and a fixed-budget attack searches below it."""
+
 
 @dataclass(frozen=True)
 class RestartResult:
@@ -99,6 +116,7 @@ class RestartResult:
         queries: images the attacked oracle (and its start stand-in, if any) was asked about.
         seconds: wall-clock time of the restart, re-check included.
         x_adv: the final adversarial (1, C, H, W), or None.
+        attack: the attack that ran it (an ensemble's member; "" for the attack itself).
     """
 
     l0: float
@@ -106,6 +124,7 @@ class RestartResult:
     queries: int
     seconds: float
     x_adv: torch.Tensor | None = None
+    attack: str = ""
 
 
 def restart_result(target: AttackTarget, restart: int, x: torch.Tensor,
@@ -146,6 +165,12 @@ class AttackResult:
         return min((r.l0 for r in self.restarts if r.confirmed), default=math.inf)
 
     @property
+    def best_confirmed(self) -> int | None:
+        """The confirmed restart with the smallest L0 (the first on ties), or None."""
+        found = [i for i, r in enumerate(self.restarts) if r.confirmed]
+        return min(found, key=lambda i: self.restarts[i].l0) if found else None
+
+    @property
     def queries(self) -> int:
         return sum(r.queries for r in self.restarts)
 
@@ -172,6 +197,17 @@ class Attack(ABC):
             raise TypeError(f"{self.name} takes a {self.config_type.__name__}, got "
                             f"{type(config).__name__}")
         self.config = config
+
+    @property
+    def planned_restarts(self) -> int:
+        """Restarts ``run`` reports per image through ``on_restart`` (at most)."""
+        return self.config.restarts
+
+    @property
+    def members(self) -> tuple[Attack, ...]:
+        """The attacks this one runs (an ensemble's), which enter a run's identity; () for an
+        attack of its own."""
+        return ()
 
     @abstractmethod
     def run(self, x: torch.Tensor, label: int, target: AttackTarget,

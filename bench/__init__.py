@@ -43,6 +43,7 @@ from bench.configs import (
     UndefendedConfig,
 )
 from bench.data import Dataset, Splits
+from bench.ensemble import Ensemble, EnsembleConfig
 from bench.errors import BenchError, InputError
 from bench.parallel import Failure
 from bench.registry import (
@@ -78,6 +79,8 @@ __all__ = [
     "DatasetEntry",
     "DefenseConfig",
     "DefenseFamily",
+    "Ensemble",
+    "EnsembleConfig",
     "Failure",
     "InputError",
     "LeeConfig",

@@ -9,12 +9,14 @@ resume. Library code: yields records and reports progress through a callback; ne
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from attacks.base import Attack, AttackResult, RestartResult
 from bench.data import Dataset
@@ -68,6 +70,21 @@ class Target:
     def seed(self, restart: int) -> int:
         return derive_seed(self._seed, self.image, f"attack-restart-{restart}")
 
+    def surrogate(self, restart: int, draws: int) -> nn.Module:
+        gen = image_generator(self._seed, self.image, f"attack-surrogate-{restart}")
+        return self.defense.surrogate(self.shape, gen, draws)
+
+    def scores(self, restart: int, draws: int, stream: int = 0) -> Oracle:
+        suffix = f"-{stream}" if stream else ""
+        gen = image_generator(self._seed, self.image, f"attack-scores-{restart}{suffix}")
+        queries = Queries("fixed", early_stop=False, samples=draws)
+        oracle = self.defense.oracle(self.shape, self.label, gen, queries)
+        return oracle if self.wrap is None else self.wrap(oracle)
+
+    @property
+    def below(self) -> float:
+        return math.inf
+
 
 def attack_one(defense: Defense, attack: Attack, policy: str, seed: int, image: int,
                x: torch.Tensor, label: int,
@@ -108,13 +125,15 @@ def _record(job: AttackJob, run: tuple[str, str], info: DataInfo, image: int, la
     restarts = result.restarts if result is not None else ()
     best = result.best if result is not None else None
     x_adv = restarts[best].x_adv if best is not None else None
+    winner = result.best_confirmed if result is not None else None
+    found_by = "" if winner is None else (restarts[winner].attack or job.attack.name)
     adversarial = (x_adv.numpy().astype(np.float32) if x_adv is not None
                    else np.zeros(0, np.float32))
     return AttackRecord(
         run_hash=run[0], defense=job.config.name, attack=job.attack.name,
         model_id=job.model_id, dataset=info.name, data_source=info.source,
         data_fingerprint=info.fingerprint, image=image, label=label, clean_prediction=clean,
-        clean_adversarial=result is None, restarts=job.attack.config.restarts,
+        clean_adversarial=result is None, restarts=job.attack.planned_restarts,
         best_l0=0.0 if result is None else result.best_l0,
         confirmed=None if best is None else restarts[best].confirmed,
         best_confirmed_l0=0.0 if result is None else result.best_confirmed_l0,
@@ -127,6 +146,7 @@ def _record(job: AttackJob, run: tuple[str, str], info: DataInfo, image: int, la
         mask_policy=job.mask_policy if smoothed else "none",
         config=run[1], adversarial=adversarial.tobytes(),
         adversarial_shape=tuple(adversarial.shape), threat_model=job.attack.threat_model,
+        found_by=found_by,
     )
 
 

@@ -151,7 +151,9 @@ def _attack_request(args: argparse.Namespace, run: bool) -> AttackRequest:
     if shorthands and args.attack != "pointwise":
         flags = ", ".join("--" + flag.replace("_", "-") for flag in shorthands)
         raise InputError(f"{flags}: pointwise options, but --attack is {args.attack}")
-    options = {"restarts": args.restarts or profile.restarts, **shorthands,
+    # the profile's restarts are Pointwise's; another attack keeps its own unless asked
+    restarts = args.restarts or (profile.restarts if args.attack == "pointwise" else None)
+    options = {**({} if restarts is None else {"restarts": restarts}), **shorthands,
                **_converted(args.attack, args.attack_option)}
     report = (args.report or args.results.parent / "report") if run else None
     return AttackRequest(args.defense, args.attack, options,

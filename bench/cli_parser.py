@@ -280,10 +280,12 @@ def _certify_options(p: argparse.ArgumentParser, certificate: bool = True) -> No
 def _attack_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("attack")
     g.add_argument("--attack", default="pointwise",
-                   help="registered attack (bench list) (default: pointwise)")
+                   help="registered attack (bench list): pointwise, sigma-zero, fmn-l0, bb-l0, "
+                        "pgd0, sparse-rs, or ensemble (all of them in turn, the smallest "
+                        "confirmed L0 per image) (default: pointwise)")
     g.add_argument("--restarts", type=_positive_int, default=None,
-                   help="independent runs per image; the smallest L0 is kept "
-                        f"{_by_profile('restarts')}")
+                   help="independent runs per image; the smallest L0 is kept (Pointwise: "
+                        f"{_by_profile('restarts')[1:-1]}; other attacks: their own, 1)")
     g.add_argument("--mask-policy", choices=MASK_POLICIES, default=None,
                    help="smoothed defenses: 'fresh' draws N new noise samples on every query "
                         "(the paper's protocol); 'fixed' draws one set per image and restart and "

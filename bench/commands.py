@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from attacks.base import RestartResult
 from attacks.pointwise import PointwiseConfig
 from bench import api, perf
 from bench.checkpoints import find_checkpoint, partial_path
@@ -386,16 +387,24 @@ def run_attack(request: AttackRequest, ui: UI
     defense = _defense(request.defense, evaluation, splits)
     certificates = (_certify(defense, evaluation, splits, wanted, ui) if request.certify_first
                     else [])
-    restarts = attack.config.restarts
+    restarts = attack.planned_restarts
     parallel = evaluation.jobs > 1 or evaluation.backend == "dask"
+    ticked = 0  # restarts of the current image already shown
     with ui.bar(f"{attack.name} vs {defense.name}", len(wanted) * restarts, "restart") as bar:
         def on_start(total: int, done: int) -> None:
             bar.update(done * restarts)
 
+        def on_restart(result: RestartResult) -> None:
+            nonlocal ticked
+            ticked += 1
+            bar.update(1)
+
         def on_record(record: AttackRecord | Failure) -> None:
-            # in this process the bar moves per restart; with workers per finished image
-            if parallel or isinstance(record, Failure) or record.clean_adversarial:
-                bar.update(restarts)
+            # in this process the bar moves per restart (an ensemble that stops early, a clean
+            # image already wrong: the rest here); with workers per finished image
+            nonlocal ticked
+            bar.update(restarts if parallel else max(0, restarts - ticked))
+            ticked = 0
             if not isinstance(record, Failure):
                 bar.postfix(image=record.image, l0=record.best_l0)
 
@@ -403,7 +412,7 @@ def run_attack(request: AttackRequest, ui: UI
                              mask_policy=request.mask_policy, store=evaluation.results,
                              jobs=evaluation.jobs, backend=evaluation.backend,
                              scheduler=evaluation.scheduler, on_start=on_start,
-                             on_restart=lambda result: bar.update(1), on_record=on_record)
+                             on_restart=on_restart, on_record=on_record)
     _missing(len(wanted) - len(records), evaluation.results, ui)
     if request.report is not None:
         api.report(evaluation.results, request.report, splits.test)

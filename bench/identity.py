@@ -91,6 +91,14 @@ def certify_identity(config: DefenseConfig, certify: CertifyConfig, model_id: st
             "defense": config_fields(config), "certify": settings, "model_id": model_id}
 
 
+def _attack_fields(attack: Attack) -> dict[str, Any]:
+    """An attack's name and config, with its members' (an ensemble's) when it has any."""
+    doc = {"name": attack.name, **config_fields(attack.config)}
+    if attack.members:
+        doc["members"] = [_attack_fields(m) for m in attack.members]
+    return doc
+
+
 def attack_identity(config: DefenseConfig, certify: CertifyConfig, mask_policy: str,
                     attack: Attack, model_id: str, stochastic: bool) -> dict[str, Any]:
     """The schema-2 identity of an attack run; N, alpha and the query policy enter only for a
@@ -98,7 +106,7 @@ def attack_identity(config: DefenseConfig, certify: CertifyConfig, mask_policy: 
     doc: dict[str, Any] = {
         "schema": SCHEMA, "dataset": config.dataset, "threat_model": attack.threat_model,
         "defense": config_fields(config),
-        "attack": {"name": attack.name, **config_fields(attack.config)},
+        "attack": _attack_fields(attack),
         "model_id": model_id,
     }
     if stochastic:

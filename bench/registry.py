@@ -29,7 +29,11 @@ from typing import Any
 from torch import nn
 
 from attacks.base import Attack
+from attacks.foolbox_l0 import FMNL0, BrendelBethgeL0
+from attacks.pgd0 import PGD0
 from attacks.pointwise import Pointwise
+from attacks.sigma_zero import SigmaZero
+from attacks.sparse_rs import SparseRS
 from bench.configs import (
     AblationConfig,
     DefenseConfig,
@@ -38,6 +42,7 @@ from bench.configs import (
     UndefendedConfig,
 )
 from bench.data import Splits, load_mnist
+from bench.ensemble import Ensemble
 from bench.errors import InputError
 from defenses.encodings import Encoding
 from defenses.lee_math import check_kappa, to_fraction
@@ -393,4 +398,5 @@ register_defense(DefenseFamily(
     lambda match, dataset: UndefendedConfig(**_common(match, dataset)),
     train=TrainConfig(epochs=8, precision="fp32"), fast_inference=False))
 
-register_attack(Pointwise)
+for _attack in (Pointwise, SigmaZero, FMNL0, BrendelBethgeL0, SparseRS, PGD0, Ensemble):
+    register_attack(_attack)

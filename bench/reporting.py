@@ -20,6 +20,12 @@ from bench.errors import InputError
 from bench.registry import resolve_defense
 from bench.store import ResultStore
 from reports.baselines import render_pairwise_gain, summarize_pairwise_gain, table7, table8
+from reports.comparison import (
+    any_attack_audit,
+    attack_groups,
+    comparison_table,
+    per_image_table,
+)
 from reports.joined import (
     CertifyRun,
     Pairing,
@@ -33,6 +39,7 @@ from reports.joined import (
 )
 from reports.plots import (
     adversarial_examples,
+    attacks_vs_pointwise,
     noise_samples,
     radius_scatter,
     robustness_curves,
@@ -113,8 +120,8 @@ def _image_figures(certifies: list[CertifyRun], pairings: list[Pairing],
     return figures
 
 
-def _audit_summary(pairings: list[Pairing]) -> str:
-    """What the audit could check and what it found."""
+def _audit_summary(pairings: list[Pairing], any_rows: list[tuple[str, ...]]) -> str:
+    """What the audit could check and what it found (``any_rows``: the any-attack rows)."""
     checked = sum(len(auditable(p)) for p in pairings)
     rule = ("An image whose re-check-confirmed attack L0 is at or below its certified radius is a "
             "certificate violation (expected in at most an alpha fraction of images).")
@@ -123,8 +130,13 @@ def _audit_summary(pairings: list[Pairing]) -> str:
                 "adversarial that an independent re-check confirmed, so no violation could be "
                 "found.")
     total = sum(len(violations(p)) for p in pairings)
-    return (f"{rule} Auditable images (a certificate and a confirmed adversarial): {checked}. "
+    text = (f"{rule} Auditable images (a certificate and a confirmed adversarial): {checked}. "
             f"Violations found: **{total}**.")
+    if any_rows:  # column 7: violations ("-": nothing auditable)
+        found = sum(int(row[7]) for row in any_rows if row[7] != "-")
+        text += (" With the smallest confirmed L0 of any attack run on the same defense (the "
+                 f"'any of' rows): **{found}**.")
+    return text
 
 
 def write_report(results: Path, out: Path, data: Dataset | None = None) -> list[Path]:
@@ -165,14 +177,20 @@ def write_report(results: Path, out: Path, data: Dataset | None = None) -> list[
     if any(certifies[i].first.defense.startswith("ablation-mean-") for i in ablation):
         tables.append(("table8", "Table 8: NULL encodings",
                        table8([summaries[i] for i in ablation])))
+    groups = attack_groups(pairings)
+    if any(len(g.runs) > 1 for g in groups):
+        tables.append(("attacks", "Attacks compared on the same images",
+                       comparison_table(groups)))
+        tables.append(("attacks_per_image", "Per image: each attack's confirmed L0",
+                       per_image_table([g for g in groups if len(g.runs) > 1])))
     tables.append(("joined", "Per image: certificate and attack", joined_table(certifies,
                                                                                 pairings)))
     written: list[Path] = []
     for stem, title, table in tables:
         _write_table(out, stem, table)
         written += [out / f"{stem}.md", out / f"{stem}.csv"]
-        shown = table.markdown() if stem != "joined" else (
-            f"{len(table.rows)} rows: [joined.csv](joined.csv)")
+        shown = table.markdown() if stem not in ("joined", "attacks_per_image") else (
+            f"{len(table.rows)} rows: [{stem}.csv]({stem}.csv)")
         sections.append(f"## {title}\n\n{shown}\n\n[markdown]({stem}.md) · [CSV]({stem}.csv)\n")
     pairwise_gains = []
     for i in ablation:
@@ -191,14 +209,19 @@ def write_report(results: Path, out: Path, data: Dataset | None = None) -> list[
                         "pairwise one (docs/protocol.md) recomputed from its stored votes.\n\n"
                         f"{gains}\n\n[markdown](pairwise.md)\n")
     audit = audit_table(pairings)
+    any_rows = any_attack_audit(groups)
+    audit = Table(audit.columns, audit.rows + tuple(any_rows), audit.align)
     _write_table(out, "audit", audit)
     written += [out / "audit.md", out / "audit.csv"]
-    sections.append(f"## Soundness audit\n\n{_audit_summary(pairings)}\n\n{audit.markdown()}\n")
+    sections.append(f"## Soundness audit\n\n{_audit_summary(pairings, any_rows)}\n\n"
+                    f"{audit.markdown()}\n")
     figures = [("robustness.png", "Certified vs empirical robust accuracy",
                 lambda: robustness_curves(certifies, pairings) if certifies else None),
                ("scatter.png", "Certificate vs attack, per image",
                 lambda: radius_scatter(pairings) if any(p.certify for p in pairings) else None),
-               ("sweep.png", "Table 1 sweep", lambda: sweep_plot(certifies))]
+               ("sweep.png", "Table 1 sweep", lambda: sweep_plot(certifies)),
+               ("attacks.png", "Each attack against Pointwise, per image",
+                lambda: attacks_vs_pointwise(groups))]
     if data is not None:
         figures += _image_figures(certifies, pairings, data)
     for name, title, make in figures:

@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS failure (
 # columns added after the first release, with the value every earlier record has
 _ADDED_COLUMNS: dict[str, dict[str, str]] = {
     "certify": {"threat_model": f"TEXT DEFAULT '{L0_PIXELS}'"},
-    "attack": {"threat_model": f"TEXT DEFAULT '{L0_PIXELS}'"},
+    "attack": {"threat_model": f"TEXT DEFAULT '{L0_PIXELS}'", "found_by": "TEXT DEFAULT ''"},
 }
 TableName = str  # "certify" or "attack"
 _TABLES: dict[type, tuple[str, list[str]]] = {

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import torch
+from torch import nn
 
 if TYPE_CHECKING:
     from defenses.oracles import Oracle, Queries
@@ -157,3 +158,9 @@ class Defense(Protocol):
                queries: Queries) -> Oracle:
         """What an attack on one image of ``shape`` (C, H, W) with true ``label`` queries:
         scores per query (``defenses.oracles``), noise drawn from ``generator``."""
+
+    def surrogate(self, shape: tuple[int, int, int], generator: torch.Generator,
+                  draws: int) -> nn.Module:
+        """What a gradient attack differentiates: (B, C, H, W) in [0, 1] -> (B, classes) scores
+        whose argmax stands in for the answer (logits; for a smoothed defense the log mean
+        softmax over ``draws`` fixed noise draws from ``generator``, ``defenses.surrogate``)."""

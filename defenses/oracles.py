@@ -51,11 +51,19 @@ class Queries:
             start searches (0 or at least N: none).
         early_stop: evaluate votes in chunks and stop once the attack's decision is settled
             (exact: the decisions are the same either way).
+        samples: draws per query; 0 for the defense's N. A score-based attack reads exact vote
+            counts over fewer fixed draws than N (``early_stop=False``) and has its final point
+            confirmed on N fresh ones.
     """
 
     policy: MaskPolicy = "fresh"
     stand_in: int = 0
     early_stop: bool = True
+    samples: int = 0
+
+    def __post_init__(self) -> None:
+        if self.samples < 0:
+            raise ValueError(f"samples must be >= 0, got {self.samples}")
 
 
 class Voter(Protocol):

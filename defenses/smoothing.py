@@ -17,6 +17,7 @@ from defenses.base import ABSTAIN, L0_PIXELS, Certificate, CertificateRule, Nois
 from defenses.oracles import EarlyStop, FixedOracle, FreshOracle, Oracle, Queries
 from defenses.precision import PRECISIONS, InferenceModel, Precision
 from defenses.stats import predict_from_counts
+from defenses.surrogate import ExpectedSoftmax
 
 __all__ = ["SmoothedClassifier"]
 
@@ -258,11 +259,21 @@ class SmoothedClassifier:
 
     def oracle(self, shape: tuple[int, int, int], label: int, generator: torch.Generator,
                queries: Queries) -> Oracle:
-        """Vote counts over N noise draws per query: fresh draws from ``generator`` on every
-        query, or one fixed set drawn from it now (``queries.policy``), stopping early once the
-        attack's decision for ``label`` is settled."""
+        """Vote counts over N noise draws per query (``queries.samples`` when set): fresh draws
+        from ``generator`` on every query, or one fixed set drawn from it now
+        (``queries.policy``), stopping early once the attack's decision for ``label`` is
+        settled."""
         stop = EarlyStop(label, self.alpha) if queries.early_stop else None
+        n = queries.samples or self.n
         if queries.policy == "fresh":
-            return FreshOracle(self, self.n, generator, stop)
-        return FixedOracle(self, self.sample_noise(self.n, shape, generator), stop=stop,
+            return FreshOracle(self, n, generator, stop)
+        return FixedOracle(self, self.sample_noise(n, shape, generator), stop=stop,
                            start_samples=queries.stand_in)
+
+    def surrogate(self, shape: tuple[int, int, int], generator: torch.Generator,
+                  draws: int) -> nn.Module:
+        """A differentiable stand-in for gradient attacks: the log of the base classifier's mean
+        softmax over ``draws`` fixed noise draws from ``generator`` (expectation over
+        transformation), in fp32 (``defenses.surrogate``)."""
+        return ExpectedSoftmax(self.model, self.noise, self.sample_noise(draws, shape, generator),
+                               self.device, self)

@@ -10,6 +10,7 @@ from torch import nn
 from defenses.base import L0_PIXELS, Certificate, Prediction
 from defenses.oracles import LogitOracle, Oracle, Queries
 from defenses.precision import InferenceModel, Precision
+from defenses.surrogate import Logits
 
 __all__ = ["Undefended"]
 
@@ -80,3 +81,9 @@ class Undefended:
                queries: Queries) -> Oracle:
         """The logits of every query (no noise: ``generator`` and ``queries`` are unused)."""
         return LogitOracle(self)
+
+    def surrogate(self, shape: tuple[int, int, int], generator: torch.Generator,
+                  draws: int) -> nn.Module:
+        """The classifier's own logits in fp32, differentiable (no noise: the arguments are
+        unused)."""
+        return Logits(self.model, self.device, self)

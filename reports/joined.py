@@ -27,6 +27,7 @@ __all__ = [
     "auditable",
     "certify_runs",
     "empirical_robust_accuracy",
+    "found_by",
     "joined_table",
     "pair_runs",
     "violations",
@@ -161,12 +162,24 @@ def _fmt_l0(value: float) -> str:
     return "inf" if math.isinf(value) else f"{value:g}"
 
 
+def found_by(record: AttackRecord) -> str:
+    """The attack whose confirmed adversarial is the record's best: an ensemble's member, or the
+    attack itself (also for records from before ``found_by`` was stored); "clean" when the clean
+    image is already wrong or abstained, "" when nothing was confirmed."""
+    if not math.isfinite(record.best_confirmed_l0):
+        return ""
+    if record.clean_adversarial:
+        return "clean"
+    return record.found_by or record.attack
+
+
 def joined_table(certifies: Sequence[CertifyRun], pairings: Sequence[Pairing]) -> Table:
     """One row per (defense, attack, image): certify runs without an attack appear with attack
-    "none"; an attacked image without a certificate has an empty radius."""
+    "none"; an attacked image without a certificate has an empty radius. ``found_by`` names the
+    attack whose confirmed adversarial is the smallest (an ensemble's member)."""
     columns = ("defense", "attack", "image", "label", "prediction", "abstained",
                "certified_radius", "certificate", "n", "attack_l0", "attack_verified",
-               "attack_l0_verified", "queries", "forward_passes", "seconds", "seed")
+               "attack_l0_verified", "found_by", "queries", "forward_passes", "seconds", "seed")
     rows: list[tuple[str, ...]] = []
     attacked = {id(p.certify) for p in pairings if p.certify is not None}
     for run in certifies:
@@ -175,7 +188,7 @@ def joined_table(certifies: Sequence[CertifyRun], pairings: Sequence[Pairing]) -
         for r in run.records:
             rows.append((r.defense, "none", str(r.image), str(r.label), str(r.prediction),
                          str(r.abstained), str(r.radius), r.certificate, str(r.n), "", "", "",
-                         "", "", f"{r.seconds:.3f}", str(r.seed)))
+                         "", "", "", f"{r.seconds:.3f}", str(r.seed)))
     for p in pairings:
         certified = {} if p.certify is None else {r.image: r for r in p.certify.records}
         for a in p.attack.records:
@@ -186,7 +199,7 @@ def joined_table(certifies: Sequence[CertifyRun], pairings: Sequence[Pairing]) -
                 str(cert.abstained) if cert else str(a.clean_prediction == -1),
                 str(cert.radius) if cert else "", cert.certificate if cert else "", str(a.n),
                 _fmt_l0(a.best_l0), "" if a.confirmed is None else str(a.confirmed),
-                _fmt_l0(a.best_confirmed_l0), str(a.queries), str(a.forward_passes),
+                _fmt_l0(a.best_confirmed_l0), found_by(a), str(a.queries), str(a.forward_passes),
                 f"{a.seconds:.3f}", str(a.seed),
             ))
     return Table(columns, tuple(rows))

@@ -19,10 +19,11 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from reports.comparison import AttackGroup, reference_run, run_name
 from reports.joined import CertifyRun, Pairing, empirical_robust_accuracy
 
-__all__ = ["adversarial_examples", "noise_samples", "radius_scatter", "robustness_curves",
-           "sweep_plot"]
+__all__ = ["adversarial_examples", "attacks_vs_pointwise", "noise_samples", "radius_scatter",
+           "robustness_curves", "sweep_plot"]
 
 
 def _legend_below(ax: Axes, columns: int = 1) -> None:
@@ -210,4 +211,41 @@ def noise_samples(rows: Sequence[tuple[str, np.ndarray]], image: np.ndarray,
     fig.suptitle(f"{source}: what the base classifier sees (blue = NULL, not a pixel value)",
                  fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def attacks_vs_pointwise(groups: Sequence[AttackGroup]) -> Figure | None:
+    """Per image, each attack's confirmed L0 against the Pointwise run's on the same defense (one
+    panel per defense that has a Pointwise run and another run): points below the diagonal are
+    images where the attack needed fewer pixels. No confirmed adversarial is drawn at the top
+    edge ("none")."""
+    panels = [(g, ref) for g in groups for ref in (reference_run(g),)
+              if ref is not None and len(g.runs) > 1 and g.images]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 5.2), dpi=110,
+                             squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for ax, (group, reference) in zip(axes[0], panels, strict=True):
+        images = group.images
+        ref = group.by_image(reference)
+        finite = [r.best_confirmed_l0 for run in group.runs for r in run.records
+                  if math.isfinite(r.best_confirmed_l0)]
+        top = max([10.0, *finite]) * 1.1 + 1
+        x = [min(ref[i].best_confirmed_l0, top) for i in images]
+        others = [run for run in group.runs if run is not reference]
+        for j, run in enumerate(others):
+            records = group.by_image(run)
+            y = [min(records[i].best_confirmed_l0, top) for i in images]
+            ax.scatter(x, y, s=14, alpha=0.7, color=colours(j % 10), label=run_name(run))
+        ax.plot([0, top], [0, top], color="grey", linewidth=0.8, linestyle="--",
+                label="equal L0")
+        ax.axhline(top, color="lightgrey", linewidth=0.6)
+        ax.set_xlim(0, top * 1.03)
+        ax.set_ylim(0, top * 1.03)
+        ax.set_xlabel(f"{run_name(reference)}: confirmed L0 (pixels)")
+        ax.set_ylabel("attack: confirmed L0 (pixels; top edge: none)")
+        ax.set_title(f"{group.defense}\n{len(images)} images, {run_name(reference)} vs the "
+                     "other attacks", fontsize=9)
+        _legend_below(ax, columns=3)
     return fig

@@ -33,6 +33,14 @@ class _Target:
     def seed(self, restart: int) -> int:
         return restart
 
+    below = math.inf
+
+    def surrogate(self, restart: int, draws: int) -> torch.nn.Module:
+        raise AssertionError("Pointwise differentiates nothing")
+
+    def scores(self, restart: int, draws: int, stream: int = 0) -> Oracle:
+        return self.oracle_for(restart)
+
 
 def _image() -> torch.Tensor:
     x = torch.full((1, 1, 8, 8), 0.8)

@@ -102,3 +102,31 @@ def test_bad_attack_input_is_refused(workdir: Path, tmp_path: Path,
                  "--results", str(results)]) == 2
     assert "no checkpoint" in capsys.readouterr().err
     assert not results.exists()
+
+
+def test_the_ensemble_names_finders_and_other_attacks_keep_their_restarts(
+        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = workdir / "ensemble.sqlite"
+    common = ["--defense", "cnn", "--models", str(workdir / "models"), "--results",
+              str(results), "--limit", "2"]
+    assert main(["attack", *common, "--attack", "ensemble",
+                 "--attack-option", "attacks=pgd0,sparse-rs"]) == 0
+    with ResultStore(results) as store:
+        records = store.attack_records()
+    assert len(records) == 2
+    for r in records:
+        assert r.attack == "ensemble" and r.restarts == 2  # one restart of each member
+        if r.clean_adversarial:
+            continue
+        assert len(r.restart_l0) == 2 and r.confirmed
+        assert r.found_by in ("pgd0", "sparse-rs")
+        # Sparse-RS ran second, only below PGD0's L0: it cannot end above it
+        assert r.restart_l0[1] == math.inf or r.restart_l0[1] < r.restart_l0[0]
+    # another attack keeps its own restarts (1), not the profile's Pointwise restarts
+    assert main(["attack", *common, "--attack", "sigma-zero", "--attack-option", "steps=30"]) == 0
+    with ResultStore(results) as store:
+        sigma = [r for r in store.attack_records() if r.attack == "sigma-zero"]
+    assert len(sigma) == 2 and all(r.restarts == 1 for r in sigma)
+    capsys.readouterr()
+    assert main(["attack", *common, "--attack", "ensemble", "--restarts", "3"]) == 2
+    assert "restarts at 1" in capsys.readouterr().err

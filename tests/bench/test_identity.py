@@ -119,3 +119,20 @@ def test_fields_added_since_schema_2_enter_only_away_from_their_default() -> Non
     assert certify_identity_v1(ABLATION, CertifyConfig(), "m") is not None
     with pytest.raises(ValueError, match="rng"):
         CertifyConfig(rng="gpu")  # type: ignore[arg-type]
+
+
+def test_an_ensemble_run_holds_every_member_config() -> None:
+    from attacks.sigma_zero import SigmaZero, SigmaZeroConfig
+    from bench.ensemble import Ensemble, EnsembleConfig
+
+    def job(steps: int) -> AttackJob:
+        ensemble = Ensemble(EnsembleConfig(attacks="sigma-zero,pointwise"),
+                            [SigmaZero(SigmaZeroConfig(steps=steps)), Pointwise()])
+        return AttackJob(CNN, CertifyConfig(), "fixed", ensemble, "m", 0, False)
+
+    doc = job(300).identity["attack"]
+    assert doc["name"] == "ensemble" and doc["attacks"] == "sigma-zero,pointwise"
+    assert [m["name"] for m in doc["members"]] == ["sigma-zero", "pointwise"]
+    assert doc["members"][0]["steps"] == 300
+    assert job(300).run_hash != job(1000).run_hash
+    assert "members" not in _attack().identity["attack"]  # an attack of its own has none
