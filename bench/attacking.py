@@ -126,7 +126,7 @@ def _record(job: AttackJob, run: tuple[str, str], info: DataInfo, image: int, la
     best = result.best if result is not None else None
     x_adv = restarts[best].x_adv if best is not None else None
     winner = result.best_confirmed if result is not None else None
-    found_by = "" if winner is None else (restarts[winner].attack or job.attack.name)
+    found_by = "" if winner is None else restarts[winner].attack  # an ensemble's member
     adversarial = (x_adv.numpy().astype(np.float32) if x_adv is not None
                    else np.zeros(0, np.float32))
     return AttackRecord(

@@ -218,7 +218,8 @@ def attacks_vs_pointwise(groups: Sequence[AttackGroup]) -> Figure | None:
     """Per image, each attack's confirmed L0 against the Pointwise run's on the same defense (one
     panel per defense that has a Pointwise run and another run): points below the diagonal are
     images where the attack needed fewer pixels. No confirmed adversarial is drawn at the top
-    edge ("none")."""
+    edge ("none"). L0s are whole numbers, so each attack's points are shifted by a small offset
+    of its own along the diagonal, which keeps them apart."""
     panels = [(g, ref) for g in groups for ref in (reference_run(g),)
               if ref is not None and len(g.runs) > 1 and g.images]
     if not panels:
@@ -236,8 +237,10 @@ def attacks_vs_pointwise(groups: Sequence[AttackGroup]) -> Figure | None:
         others = [run for run in group.runs if run is not reference]
         for j, run in enumerate(others):
             records = group.by_image(run)
-            y = [min(records[i].best_confirmed_l0, top) for i in images]
-            ax.scatter(x, y, s=14, alpha=0.7, color=colours(j % 10), label=run_name(run))
+            shift = 0.5 * (j - (len(others) - 1) / 2) / max(1, len(others))
+            y = [min(records[i].best_confirmed_l0, top) + shift for i in images]
+            ax.scatter([v + shift for v in x], y, s=10, alpha=0.7, color=colours(j % 10),
+                       label=run_name(run))
         ax.plot([0, top], [0, top], color="grey", linewidth=0.8, linestyle="--",
                 label="equal L0")
         ax.axhline(top, color="lightgrey", linewidth=0.6)

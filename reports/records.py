@@ -61,9 +61,9 @@ class AttackRecord:
     ``restart_l0`` and ``restart_confirmed`` hold every restart. ``adversarial`` is the best
     adversarial as float32 bytes of shape ``adversarial_shape`` (empty when there is none), so it
     can be re-checked later. ``n`` is 0 and ``mask_policy`` "none" for a deterministic defense.
-    ``threat_model`` says what the L0 counts (pixel positions). ``found_by`` names the attack
-    whose confirmed adversarial has the smallest L0 (an ensemble's member; "" when none was
-    confirmed).
+    ``threat_model`` says what the L0 counts (pixel positions). ``found_by`` names the ensemble
+    member whose confirmed adversarial has the smallest L0 ("" for an attack of its own, or when
+    none was confirmed; ``reports.joined.found_by`` reads both).
     """
 
     run_hash: str
