@@ -23,7 +23,7 @@ from defenses.decisions import attack_succeeds
 from defenses.oracles import Oracle
 
 __all__ = ["Attack", "AttackConfig", "AttackResult", "AttackTarget", "RestartResult",
-           "restart_result", "wrong_or_abstained"]
+           "restart_result", "run_restarts", "wrong_or_abstained"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,6 +173,17 @@ class AttackResult:
     @property
     def queries(self) -> int:
         return sum(r.queries for r in self.restarts)
+
+
+def run_restarts(restarts: int, one: Callable[[int], RestartResult],
+                 on_restart: Callable[[RestartResult], None] | None = None) -> AttackResult:
+    """``one(restart)`` for each of ``restarts`` restarts, ``on_restart`` after each."""
+    results = []
+    for r in range(restarts):
+        results.append(one(r))
+        if on_restart is not None:
+            on_restart(results[-1])
+    return AttackResult(tuple(results))
 
 
 class Attack(ABC):

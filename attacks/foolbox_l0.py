@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from attacks.base import Attack, AttackResult, AttackTarget, RestartResult
+from attacks.base import Attack, AttackResult, AttackTarget, RestartResult, run_restarts
 from attacks.base import restart_result as finish
 from attacks.objectives import GradientConfig, candidate_check, holdout_check
 from attacks.prune import prune
@@ -79,8 +79,8 @@ class _FoolboxL0(Attack):
         from attacks.foolbox_adapter import seed_foolbox
 
         attack = self.foolbox_attack()
-        results = []
-        for r in range(self.config.restarts):
+
+        def one(r: int) -> RestartResult:
             began = time.perf_counter()
             seed_foolbox(target.seed(r))
             surrogate = _Counted(target.surrogate(r, self.config.eot_samples))
@@ -101,10 +101,9 @@ class _FoolboxL0(Attack):
                     x_adv = None
             if x_adv is not None and self.config.prune:
                 x_adv, _ = prune(says, x, x_adv)
-            results.append(finish(target, r, x, x_adv, surrogate.calls, began))
-            if on_restart is not None:
-                on_restart(results[-1])
-        return AttackResult(tuple(results))
+            return finish(target, r, x, x_adv, surrogate.calls, began)
+
+        return run_restarts(self.config.restarts, one, on_restart)
 
 
 class _Counted(torch.nn.Module):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from attacks.base import Attack, AttackResult, AttackTarget, RestartResult
+from attacks.base import Attack, AttackResult, AttackTarget, RestartResult, run_restarts
 from attacks.base import restart_result as finish
 from attacks.budget import project_l0_box, smallest_budget
 from attacks.objectives import GradientConfig, candidate_check, holdout_check, margin
@@ -116,15 +116,14 @@ class PGD0(Attack):
     def run(self, x: torch.Tensor, label: int, target: AttackTarget,
             on_restart: Callable[[RestartResult], None] | None = None) -> AttackResult:
         c = self.config
-        results = []
-        for r in range(c.restarts):
+
+        def one(r: int) -> RestartResult:
             began = time.perf_counter()
             model = target.surrogate(r, c.eot_samples)
             generator = torch.Generator().manual_seed(target.seed(r))
             x_adv, queries = _search(model, x, label, c, generator, target.below,
                                      holdout_check(target, r, label, c.holdout_samples,
                                                    c.holdout_lead))
-            results.append(finish(target, r, x, x_adv, queries, began))
-            if on_restart is not None:
-                on_restart(results[-1])
-        return AttackResult(tuple(results))
+            return finish(target, r, x, x_adv, queries, began)
+
+        return run_restarts(c.restarts, one, on_restart)

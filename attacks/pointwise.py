@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Literal
 
 import torch
 
-from attacks.base import Attack, AttackConfig, AttackResult, AttackTarget, RestartResult
+from attacks.base import (
+    Attack,
+    AttackConfig,
+    AttackResult,
+    AttackTarget,
+    RestartResult,
+    run_restarts,
+)
 from attacks.base import restart_result as finish
 from attacks.start import (
     bisection_candidates,
@@ -200,9 +207,5 @@ class Pointwise(Attack):
             on_restart: Callable[[RestartResult], None] | None = None) -> AttackResult:
         if x.dim() != 4 or x.shape[0] != 1:
             raise ValueError(f"attack one image (1, C, H, W) at a time, got {tuple(x.shape)}")
-        results = []
-        for r in range(self.config.restarts):
-            results.append(_restart(x, label, self.config, target, r))
-            if on_restart is not None:
-                on_restart(results[-1])
-        return AttackResult(tuple(results))
+        return run_restarts(self.config.restarts,
+                            lambda r: _restart(x, label, self.config, target, r), on_restart)

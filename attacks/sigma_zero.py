@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from attacks.base import Attack, AttackResult, AttackTarget, RestartResult
+from attacks.base import Attack, AttackResult, AttackTarget, RestartResult, run_restarts
 from attacks.base import restart_result as finish
 from attacks.l0 import pixel_l0
 from attacks.objectives import GradientConfig, candidate_check, holdout_check, margin
@@ -124,10 +124,10 @@ class SigmaZero(Attack):
 
     def run(self, x: torch.Tensor, label: int, target: AttackTarget,
             on_restart: Callable[[RestartResult], None] | None = None) -> AttackResult:
-        results = []
-        for r in range(self.config.restarts):
+        c = self.config
+
+        def one(r: int) -> RestartResult:
             began = time.perf_counter()
-            c = self.config
             model = target.surrogate(r, c.eot_samples)
             holdout = holdout_check(target, r, label, c.holdout_samples, c.holdout_lead)
             x_adv, queries = sigma_zero(model, x, label, c, holdout)
@@ -135,7 +135,6 @@ class SigmaZero(Attack):
                 x_adv, more = prune(candidate_check(model, label, c.confidence, holdout), x,
                                     x_adv)
                 queries += more
-            results.append(finish(target, r, x, x_adv, queries, began))
-            if on_restart is not None:
-                on_restart(results[-1])
-        return AttackResult(tuple(results))
+            return finish(target, r, x, x_adv, queries, began)
+
+        return run_restarts(c.restarts, one, on_restart)

@@ -25,7 +25,14 @@ from dataclasses import dataclass
 
 import torch
 
-from attacks.base import Attack, AttackConfig, AttackResult, AttackTarget, RestartResult
+from attacks.base import (
+    Attack,
+    AttackConfig,
+    AttackResult,
+    AttackTarget,
+    RestartResult,
+    run_restarts,
+)
 from attacks.base import restart_result as finish
 from attacks.budget import smallest_budget
 from attacks.objectives import holdout_check, leads_by, leads_other, margin
@@ -173,25 +180,20 @@ class SparseRS(Attack):
     def run(self, x: torch.Tensor, label: int, target: AttackTarget,
             on_restart: Callable[[RestartResult], None] | None = None) -> AttackResult:
         c = self.config
-        results = []
-        for r in range(c.restarts):
+        lead = c.vote_lead if target.samples else 0.0
+
+        def one(r: int) -> RestartResult:
             began = time.perf_counter()
             oracle = target.scores(r, c.score_samples)
             generator = torch.Generator().manual_seed(target.seed(r))
-            lead = c.vote_lead if target.samples else 0.0
             holdout = holdout_check(target, r, label, c.holdout_samples, lead)
-            accept = _both(leads_other(oracle, label, lead), holdout)
 
-            def attempt(k: int, oracle: Oracle = oracle, generator: torch.Generator = generator,
-                        lead: float = lead,
-                        holdout: Callable[[torch.Tensor], bool] | None = holdout
-                        ) -> torch.Tensor | None:
+            def attempt(k: int) -> torch.Tensor | None:
                 return sparse_rs(oracle, x, label, k, c, generator, lead, holdout)
 
             x_adv = smallest_budget(attempt, x, c.first_budget, target.below)
             if x_adv is not None and c.prune:
-                x_adv, _ = prune(accept, x, x_adv)
-            results.append(finish(target, r, x, x_adv, oracle.queries, began))
-            if on_restart is not None:
-                on_restart(results[-1])
-        return AttackResult(tuple(results))
+                x_adv, _ = prune(_both(leads_other(oracle, label, lead), holdout), x, x_adv)
+            return finish(target, r, x, x_adv, oracle.queries, began)
+
+        return run_restarts(c.restarts, one, on_restart)
