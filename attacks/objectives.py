@@ -82,7 +82,8 @@ class GradientConfig(AttackConfig):
         confidence: the surrogate's margin must fall below -confidence for a point to count.
         holdout_samples: for a stochastic defense, a point also needs another class to lead the
             exact votes of this many other fixed draws, which the surrogate was not fitted to
-            (0: no such check).
+            (0: no such check); a deterministic defense's own answer must be wrong too (any
+            value but 0).
         holdout_lead: the share of those votes by which that class must lead: a search that
             stops where its own draws barely flip stops where N fresh ones most often do not.
         prune: give back every changed pixel the final point does not need
@@ -116,10 +117,13 @@ class _Target(Protocol):
 def holdout_check(target: _Target, restart: int, label: int, samples: int,
                   lead: float) -> Callable[[torch.Tensor], bool] | None:
     """The held-out vote check of an attack's points in ``restart``: another class leads the
-    exact votes of ``samples`` fixed draws by more than a ``lead`` share; None against a
-    deterministic defense or with ``samples`` 0. Its draws are the restart's second ``scores``
-    stream, so a score-based attack (on the first) searches on other draws than it is checked
-    on."""
-    if target.samples == 0 or samples == 0:
+    exact votes of ``samples`` fixed draws by more than a ``lead`` share; None with ``samples``
+    0. Its draws are the restart's second ``scores`` stream, so a score-based attack (on the
+    first) searches on other draws than it is checked on. Against a deterministic defense it is
+    the defense's own answer (its scores' argmax), which a surrogate need not match: a partition
+    defense's surrogate averages its groups' softmax, while it answers by their votes."""
+    if samples == 0:
         return None
+    if target.samples == 0:
+        return leads_other(target.scores(restart, 0), label)
     return leads_other(target.scores(restart, samples, stream=1), label, lead)

@@ -221,7 +221,7 @@ class TrainResult:
 def recipe_for(defense: str | DefenseConfig, device: str | torch.device = "auto") -> TrainConfig:
     """The default training recipe of a defense on ``device`` (``bench.hardware``)."""
     config = defense if isinstance(defense, DefenseConfig) else resolve_defense(defense)
-    family = _family(config)
+    family = _family(config.trained_as())
     return default_recipe(family.train if family else None, resolve_device(device))
 
 
@@ -231,7 +231,9 @@ def train(defense: str | DefenseConfig, data: Splits, *, models: str | Path = "m
           on_epoch: Callable[[TrainState], None] | None = None,
           time_limit: float | None = None) -> TrainResult:
     """Train a defense's base classifier on ``data.train`` into ``models`` unless an identical
-    checkpoint exists (resumable after any epoch; ``force`` retrains).
+    checkpoint exists (resumable after any epoch; ``force`` retrains). A defense that reuses
+    another's classifier (``DefenseConfig.trained_as``, e.g. derandomized ablation) trains that
+    one.
 
     Args:
         defense: a registered name (on ``data``'s dataset) or a config.
@@ -244,7 +246,7 @@ def train(defense: str | DefenseConfig, data: Splits, *, models: str | Path = "m
     """
     where = resolve_device(device)
     config = (defense if isinstance(defense, DefenseConfig)
-              else resolve_defense(defense, data.train.name))
+              else resolve_defense(defense, data.train.name)).trained_as()
     recipe = recipe if recipe is not None else recipe_for(config, where)
     path, trained = train_defense(config, recipe, data, Path(models), device=where, force=force,
                                   on_step=on_step, on_epoch=on_epoch, time_limit=time_limit)
@@ -269,8 +271,8 @@ def train_together(defenses: Sequence[str | DefenseConfig], data: Splits, *,
         on_epoch: called with the training states (one per defense trained) after each epoch.
     """
     where = resolve_device(device)
-    configs = [d if isinstance(d, DefenseConfig) else resolve_defense(d, data.train.name)
-               for d in defenses]
+    configs = [(d if isinstance(d, DefenseConfig) else resolve_defense(d, data.train.name))
+               .trained_as() for d in defenses]
     if not configs:
         raise InputError("no defenses to train")
     if recipe is None:

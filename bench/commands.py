@@ -19,7 +19,13 @@ from attacks.base import RestartResult
 from attacks.pointwise import PointwiseConfig
 from bench import api, perf
 from bench.checkpoints import find_checkpoint, partial_path
-from bench.configs import NAMED_RECIPES, CertifyConfig, DefenseConfig, TrainConfig
+from bench.configs import (
+    NAMED_RECIPES,
+    CertifyConfig,
+    DefenseConfig,
+    PartitionConfig,
+    TrainConfig,
+)
 from bench.data import Splits
 from bench.errors import InputError
 from bench.model_store import calibration_images
@@ -220,7 +226,7 @@ def run_train(request: TrainRequest, ui: UI, splits: Splits | None = None) -> ap
     result is returned."""
     if "," in request.defense:
         return run_train_together(request, ui, splits)[0]
-    config = api.defense_config(request.defense, dataset=request.data.dataset)
+    config = api.defense_config(request.defense, dataset=request.data.dataset).trained_as()
     recipe = _recipe(request, config)  # bad names and settings fail before the data is read
     splits = _training_splits(request, ui, splits)
     found = find_checkpoint(request.models, config)
@@ -261,7 +267,8 @@ def _training_splits(request: TrainRequest, ui: UI, splits: Splits | None) -> Sp
 
 def _say_saved(ui: UI, config: DefenseConfig, result: api.TrainResult) -> None:
     metrics = result.metrics
-    what = "test" if config.noise_model() is None else "single-noise test"
+    what = ("mean submodel test" if isinstance(config, PartitionConfig)
+            else "test" if config.noise_model() is None else "single-noise test")
     ui.say(f"saved {result.path}: {metrics['epochs']} epochs in "
            f"{metrics['train_seconds'] / 60:.1f} min, {what} accuracy "
            f"{100 * metrics['test_sample_accuracy']:.2f}%")
@@ -272,7 +279,8 @@ def run_train_together(request: TrainRequest, ui: UI,
     """Train the request's comma-separated defenses together as one stacked network (one
     architecture, one recipe); says where each went."""
     names = [name.strip() for name in request.defense.split(",") if name.strip()]
-    configs = [api.defense_config(name, dataset=request.data.dataset) for name in names]
+    configs = [api.defense_config(name, dataset=request.data.dataset).trained_as()
+               for name in names]
     if len(set(names)) != len(names):
         raise InputError(f"--defense names a defense twice: {request.defense}")
     recipes = {_recipe(dataclasses.replace(request, defense=c.name), c) for c in configs}

@@ -10,6 +10,8 @@ identity (``bench.identity``): ``identity=False`` marks a field that changes spe
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -18,6 +20,15 @@ from defenses.base import NoiseModel
 from defenses.encodings import Encoding
 from defenses.lee import LeeNoise, LeeSmoothing
 from defenses.oracles import MaskPolicy
+from defenses.partition import (
+    LAYOUTS,
+    GroupSubmodels,
+    Layout,
+    PartitionVote,
+    SharedBase,
+    group_masks,
+    partition,
+)
 from defenses.precision import Precision
 from defenses.undefended import Undefended
 
@@ -26,6 +37,10 @@ if TYPE_CHECKING:
     from torch import nn
 
     from defenses.base import Defense
+
+ArchitectureBuilder = Callable[[str, int, int, tuple[int, int, int]], "nn.Module"]
+"""``build(architecture, in_channels, num_classes, image_shape)``: a registered architecture's
+untrained network (``bench.registry.build_architecture``)."""
 
 __all__ = [
     "ADDED",
@@ -36,9 +51,12 @@ __all__ = [
     "SPEED_ONLY",
     "UNTRAINED",
     "AblationConfig",
+    "ArchitectureBuilder",
     "CertifyConfig",
     "DefenseConfig",
+    "DerandomizedConfig",
     "LeeConfig",
+    "PartitionConfig",
     "Profile",
     "TrainConfig",
     "UndefendedConfig",
@@ -122,8 +140,10 @@ class DefenseConfig:
         kind: the family's kind, set by each subclass.
 
     A subclass gives its noise model (``noise_model``; None: the classifier sees plain images),
-    the certificates it offers (``certificates``, the first is the default) and how its defense
-    is built around a base classifier (``build``).
+    the certificates it offers (``certificates``, the first is the default; ``exact`` when they
+    are computed rather than estimated) and how its defense is built around a base classifier
+    (``build``). It may build its own base classifier (``base_classifier``) or reuse another
+    defense's trained one (``trained_as``).
     """
 
     name: str
@@ -135,6 +155,9 @@ class DefenseConfig:
     kind: str = ""
 
     certificates: ClassVar[tuple[str, ...]] = ("none",)
+    exact: ClassVar[bool] = False
+    """Whether its certificate is exact (computed, not estimated from samples): N0, N and alpha
+    then mean nothing to it and stay out of its runs' identities."""
 
     @property
     def d(self) -> int:
@@ -151,6 +174,16 @@ class DefenseConfig:
         noise = self.noise_model()
         channels = self.image_shape[0]
         return channels if noise is None else noise.input_channels(channels)
+
+    def base_classifier(self, build: ArchitectureBuilder) -> nn.Module:
+        """The untrained base classifier: the registered ``architecture`` (``build``) for the
+        input channels of the noise model and the dataset's classes and image shape."""
+        return build(self.architecture, self.input_channels, self.num_classes, self.image_shape)
+
+    def trained_as(self) -> DefenseConfig:
+        """The config whose checkpoint holds this defense's base classifier: itself, unless the
+        defense reuses another defense's trained classifier (``DerandomizedConfig``)."""
+        return self
 
     def build(self, model: nn.Module, certify: CertifyConfig, *,
               device: torch.device | str = "cpu",
@@ -238,6 +271,117 @@ class LeeConfig(DefenseConfig):
             alpha=certify.alpha, abstain=certify.abstain, num_classes=self.num_classes,
             batch_size=certify.batch_size, precision=self.precision, calibration=calibration,
             device=device, name=self.name)
+
+
+def _check_groups(groups: int, d: int) -> None:
+    if not 1 <= groups <= d:
+        raise ValueError(f"{groups} groups is impossible: the number of groups must be in "
+                         f"1..{d} (the number of pixel positions)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartitionConfig(DefenseConfig):
+    """Feature partition aggregation (Hammoudeh & Lowd 2024): the d pixel positions dealt into
+    ``groups`` disjoint groups, one submodel per group trained on that group's pixels only, and
+    the plurality vote, certified exactly (``defenses.partition``).
+
+    Attributes:
+        groups: T, the number of groups and submodels, 1 <= T <= d.
+        partition_seed: the seed of the random partition (``defenses.partition.random_partition``;
+            the checkpoint holds the partition itself too).
+        layout: "random" (a seeded random partition) or "strided" (positions walked column by
+            column and dealt round-robin, ``defenses.partition.strided_partition``: the FPA
+            paper's MNIST layout).
+        architecture: every submodel's registered architecture; it gets (2C, g, 1) inputs, the
+            group's g pixel positions in the multichannel encoding.
+    """
+
+    groups: int
+    partition_seed: int = 0
+    architecture: str = "group-mlp"
+    kind: str = "partition"
+    layout: Layout = field(default="random", metadata=ADDED)
+
+    certificates: ClassVar[tuple[str, ...]] = ("partition",)
+    exact: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        _check_groups(self.groups, self.d)
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+
+    def base_classifier(self, build: ArchitectureBuilder) -> nn.Module:
+        """T submodels of ``architecture``, stacked (``defenses.partition.GroupSubmodels``)."""
+        channels = self.image_shape[0]
+        width = math.ceil(self.d / self.groups)
+        submodels = [build(self.architecture, 2 * channels, self.num_classes,
+                           (channels, width, 1)) for _ in range(self.groups)]
+        owner = partition(self.image_shape[1:], self.groups, self.layout, self.partition_seed)
+        return GroupSubmodels(submodels, owner, self.image_shape)
+
+    def build(self, model: nn.Module, certify: CertifyConfig, *,
+              device: torch.device | str = "cpu",
+              calibration: torch.Tensor | None = None) -> Defense:
+        if not isinstance(model, GroupSubmodels) or model.groups != self.groups:
+            raise ValueError(f"its base classifier must be its {self.groups} submodels "
+                             "(defenses.partition.GroupSubmodels, as base_classifier builds "
+                             f"them), got {type(model).__name__}")
+        return PartitionVote(model, num_classes=self.num_classes,
+                             batch_size=certify.batch_size, precision=self.precision,
+                             device=device, name=self.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DerandomizedConfig(DefenseConfig):
+    """Derandomized ablation: a randomized-ablation base classifier (the checkpoint of
+    ``ablation-k{k}``) evaluated on the ``groups`` groups of a seeded random partition as fixed
+    ablations, one vote each, certified exactly like ``PartitionConfig``.
+
+    Attributes:
+        k: the ablation defense whose trained base classifier is used; groups of about d / T
+            positions match it best (T = 17 for k = 45 on MNIST: groups of 46 and 47).
+        groups: T, 1 <= T <= d.
+        partition_seed: the seed of the random partition.
+        encoding, fill: that base classifier's NULL encoding.
+    """
+
+    k: int
+    groups: int
+    partition_seed: int = 0
+    encoding: Encoding = Encoding.MULTICHANNEL
+    fill: float = 0.0
+    kind: str = "derandomized"
+
+    certificates: ClassVar[tuple[str, ...]] = ("partition",)
+    exact: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        _check_groups(self.groups, self.d)
+        if not 1 <= self.k <= self.d:
+            raise ValueError(f"k = {self.k} is impossible: k must be in 1..{self.d}")
+
+    @property
+    def input_channels(self) -> int:
+        return self.encoding.channels(self.image_shape[0])
+
+    def trained_as(self) -> DefenseConfig:
+        """The randomized-ablation defense whose base classifier this one evaluates."""
+        mean = self.encoding is Encoding.MEAN_FILL
+        return AblationConfig(
+            name=f"ablation-{'mean-' if mean else ''}k{self.k}", k=self.k,
+            encoding=self.encoding, fill=self.fill, dataset=self.dataset,
+            architecture=self.architecture, image_shape=self.image_shape,
+            num_classes=self.num_classes, precision=self.precision)
+
+    def build(self, model: nn.Module, certify: CertifyConfig, *,
+              device: torch.device | str = "cpu",
+              calibration: torch.Tensor | None = None) -> Defense:
+        owner = partition(self.image_shape[1:], self.groups, "random", self.partition_seed)
+        masks = group_masks(owner, self.groups, (self.image_shape[1], self.image_shape[2]))
+        voters = SharedBase(model, masks, self.encoding, self.fill)
+        return PartitionVote(voters, num_classes=self.num_classes,
+                             batch_size=certify.batch_size, precision=self.precision,
+                             device=device, name=self.name)
 
 
 @dataclass(frozen=True)

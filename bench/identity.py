@@ -84,8 +84,9 @@ def _certificate(config: DefenseConfig, certify: CertifyConfig) -> str:
 
 def certify_identity(config: DefenseConfig, certify: CertifyConfig, model_id: str,
                      threat_model: str) -> dict[str, Any]:
-    """The schema-2 identity of a certification run."""
-    settings = config_fields(certify)
+    """The schema-2 identity of a certification run (an exact certificate's holds no sampling
+    settings: N0, N and alpha change nothing there)."""
+    settings = {} if config.exact else config_fields(certify)
     settings["certificate"] = _certificate(config, certify)
     return {"schema": SCHEMA, "dataset": config.dataset, "threat_model": threat_model,
             "defense": config_fields(config), "certify": settings, "model_id": model_id}

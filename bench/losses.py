@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F  # noqa: N812
 
-__all__ = ["smoothing_loss"]
+__all__ = ["smoothing_loss", "split_votes"]
 
 
 def smoothing_loss(
@@ -46,3 +46,21 @@ def smoothing_loss(
     kl = ((mean_p * log_mean).sum(-1) - (mean_p.unsqueeze(0) * log_p).sum(-1).mean(0)).mean()
     ent = -(mean_p * log_mean).sum(-1).mean()
     return loss + consistency * kl + entropy * ent
+
+
+def split_votes(logits: torch.Tensor,
+                labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """A base classifier that votes V times per input (a partition defense's T submodels:
+    logits (rows, V, classes)) as V times more rows (rows * V, classes), with the labels (B,)
+    repeated for each vote, and V; (rows, classes) logits pass through with V = 1.
+
+    Each vote's rows keep ``smoothing_loss``'s copy-major order, so ``smoothing_loss`` of the
+    result is the mean of the V voters' own losses.
+    """
+    if logits.dim() == 2:
+        return logits, labels, 1
+    if logits.dim() != 3:
+        raise ValueError(f"logits must be (rows, classes) or (rows, V, classes), got "
+                         f"{tuple(logits.shape)}")
+    votes = logits.shape[1]
+    return logits.flatten(0, 1), labels.repeat_interleave(votes), votes

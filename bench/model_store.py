@@ -227,10 +227,12 @@ def train_defenses(
 
 
 def load_trained(config: DefenseConfig, models: Path) -> tuple[nn.Module, Checkpoint]:
-    """The trained base classifier of ``config`` from the models folder, on the CPU, with its
-    checkpoint (InputError when missing or trained for another config)."""
-    checkpoint = load_checkpoint(find_checkpoint(models, config), config)
-    return load_weights(build_base_classifier(config), checkpoint), checkpoint
+    """The trained base classifier of ``config`` from the models folder (the checkpoint of
+    ``config.trained_as()``), on the CPU, with its checkpoint (InputError when missing or
+    trained for another config)."""
+    trained = config.trained_as()
+    checkpoint = load_checkpoint(find_checkpoint(models, trained), trained)
+    return load_weights(build_base_classifier(trained), checkpoint), checkpoint
 
 
 def calibration_images(train: Dataset) -> torch.Tensor:

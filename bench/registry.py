@@ -37,7 +37,9 @@ from attacks.sparse_rs import SparseRS
 from bench.configs import (
     AblationConfig,
     DefenseConfig,
+    DerandomizedConfig,
     LeeConfig,
+    PartitionConfig,
     TrainConfig,
     UndefendedConfig,
 )
@@ -46,7 +48,7 @@ from bench.ensemble import Ensemble
 from bench.errors import InputError
 from defenses.encodings import Encoding
 from defenses.lee_math import check_kappa, to_fraction
-from defenses.models import mnist_cnn
+from defenses.models import group_mlp, mnist_cnn
 
 __all__ = [
     "ENTRY_POINT_GROUPS",
@@ -333,6 +335,10 @@ register_dataset(DatasetEntry(
 register_architecture(Architecture(
     "mnist-cnn", lambda channels, classes, shape: mnist_cnn(channels, classes, shape[1:]),
     "the paper's MNIST CNN: two 4x4 stride-2 convolutions (64, 128), FC 500, FC 100"))
+register_architecture(Architecture(
+    "group-mlp", lambda channels, classes, shape: group_mlp(channels, classes, shape[1:]),
+    "a 3-layer fully connected network (256, 256) on any input: a partition defense's "
+    "submodel"))
 
 
 def _k(match: re.Match[str], dataset: DatasetEntry) -> int:
@@ -391,6 +397,51 @@ register_defense(DefenseFamily(
     "Lee et al. 2019 random-value smoothing (Table 7): each pixel kept with probability "
     "KAPPA, else a uniformly random other of its 256 grey levels; Lee's L0 certificate",
     _lee))
+def _groups(match: re.Match[str], dataset: DatasetEntry) -> int:
+    groups = int(match.group("t"))
+    d = dataset.image_shape[1] * dataset.image_shape[2]
+    if not 1 <= groups <= d:
+        raise InputError(
+            f"T = {groups} groups is impossible for {dataset.name}: T must be in 1..{d} (the "
+            "number of pixel positions). Try fpa-t25.")
+    return groups
+
+
+def _partition(match: re.Match[str], dataset: DatasetEntry) -> PartitionConfig:
+    return PartitionConfig(groups=_groups(match, dataset), **_common(match, dataset))
+
+
+def _strided(match: re.Match[str], dataset: DatasetEntry) -> PartitionConfig:
+    return PartitionConfig(groups=_groups(match, dataset), layout="strided",
+                           **_common(match, dataset))
+
+
+FPA_RECIPE = TrainConfig(epochs=25, lr=1e-3, precision="fp32")
+"""The partition defenses' recipe: 25 epochs of Adam (as the FPA paper's 25 of AdamW), fp32."""
+
+
+def _derandomized(match: re.Match[str], dataset: DatasetEntry) -> DerandomizedConfig:
+    return DerandomizedConfig(k=_k(match, dataset), groups=_groups(match, dataset),
+                              **_common(match, dataset))
+
+
+register_defense(DefenseFamily(
+    "fpa-t{T}", r"fpa-t(?P<t>\d+)", "fpa-t25",
+    "feature partition aggregation (Hammoudeh & Lowd 2024): the pixel positions dealt into T "
+    "groups, one small network per group, plurality vote; exact certified L0 radius, T "
+    "forward passes per image",
+    _partition, train=FPA_RECIPE, fast_inference=False))
+register_defense(DefenseFamily(
+    "fpa-strided-t{T}", r"fpa-strided-t(?P<t>\d+)", "fpa-strided-t25",
+    "feature partition aggregation with the FPA paper's MNIST layout: pixel positions walked "
+    "column by column and dealt round-robin into T groups, so each is a regular lattice",
+    _strided, train=FPA_RECIPE, fast_inference=False))
+register_defense(DefenseFamily(
+    "derand-ablation-k{K}-t{T}", r"derand-ablation-k(?P<k>\d+)-t(?P<t>\d+)",
+    "derand-ablation-k45-t17",
+    "derandomized ablation: ablation-kK's trained base classifier on the T groups of a random "
+    "partition as fixed ablations, plurality vote; exact certified L0 radius",
+    _derandomized, fast_inference=False))
 register_defense(DefenseFamily(
     "cnn", r"cnn", "cnn",
     "undefended baseline: the dataset's CNN on the plain image (never abstains, certified "

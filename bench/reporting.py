@@ -20,6 +20,7 @@ from bench.errors import InputError
 from bench.registry import resolve_defense
 from bench.store import ResultStore
 from reports.baselines import render_pairwise_gain, summarize_pairwise_gain, table7, table8
+from reports.certified import certified_rows, certified_table, comparable_runs
 from reports.comparison import (
     any_attack_audit,
     attack_groups,
@@ -40,6 +41,7 @@ from reports.joined import (
 from reports.plots import (
     adversarial_examples,
     attacks_vs_pointwise,
+    certified_curves,
     noise_samples,
     radius_scatter,
     robustness_curves,
@@ -183,6 +185,12 @@ def write_report(results: Path, out: Path, data: Dataset | None = None) -> list[
                        comparison_table(groups)))
         tables.append(("attacks_per_image", "Per image: each attack's confirmed L0",
                        per_image_table([g for g in groups if len(g.runs) > 1])))
+    comparable = comparable_runs(certifies)
+    if comparable:
+        rows = [row for runs, images in comparable
+                for row in certified_rows(runs, images, pairings)]
+        tables.append(("certified", "Certified defenses compared on the same images",
+                       certified_table(rows)))
     tables.append(("joined", "Per image: certificate and attack", joined_table(certifies,
                                                                                 pairings)))
     written: list[Path] = []
@@ -217,6 +225,8 @@ def write_report(results: Path, out: Path, data: Dataset | None = None) -> list[
                     f"{audit.markdown()}\n")
     figures = [("robustness.png", "Certified vs empirical robust accuracy",
                 lambda: robustness_curves(certifies, pairings) if certifies else None),
+               ("certified.png", "Certified defenses on the same images",
+                lambda: certified_curves(comparable)),
                ("scatter.png", "Certificate vs attack, per image",
                 lambda: radius_scatter(pairings) if any(p.certify for p in pairings) else None),
                ("sweep.png", "Table 1 sweep", lambda: sweep_plot(certifies)),

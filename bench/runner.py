@@ -23,6 +23,7 @@ from reports.records import CertifyRecord
 __all__ = ["certify_arrays", "certify_images"]
 
 _DRAWS_PER_CALL = 8192
+_DETERMINISTIC_PER_CALL = 256  # images per call to a deterministic defense
 
 
 def _rng_device(defense: Defense) -> torch.device:
@@ -66,10 +67,16 @@ def certify_arrays(
     ``rng="device"``, on the defense's device, so records do not depend on the order, the
     grouping, the worker or a resume. Images are grouped so that one call holds about
     max(8,192, 8 forward batches) noise draws (one image at N = 10,000 and the CPU's batch of
-    1,024; 26 at the forward batch of 32,768 that the GPU script uses).
+    1,024; 26 at the forward batch of 32,768 that the GPU script uses), or 256 images for a
+    deterministic defense.
     """
-    per_call = max(1, max(_DRAWS_PER_CALL, 8 * job.certify.batch_size)
-                   // max(job.certify.n0, job.certify.n))
+    # PREDICT of a deterministic defense is its answer; N0, N and alpha mean nothing to an exact
+    # certificate, and its records hold 0 (those of a plain classifier keep the settings, as
+    # they always have)
+    sampled = defense.samples > 0
+    exact = job.config.exact
+    per_call = (max(1, max(_DRAWS_PER_CALL, 8 * job.certify.batch_size)
+                    // max(job.certify.n0, job.certify.n)) if sampled else _DETERMINISTIC_PER_CALL)
     rng_device = _rng_device(defense) if job.certify.rng == "device" else torch.device("cpu")
     run_hash, config_json = job.run_hash, job.config_json
     for start in range(0, len(indices), per_call):
@@ -82,7 +89,7 @@ def certify_arrays(
         seconds = (time.perf_counter() - began) / len(group)
         for j, (i, cert) in enumerate(zip(group, certs, strict=True)):
             label = int(labels[start + j])
-            if cert.counts:
+            if sampled:
                 prediction, pvalue = predict_from_counts(cert.counts, job.certify.alpha)
             else:  # a deterministic defense: its answer is PREDICT's
                 prediction, pvalue = cert.label, 0.0
@@ -94,7 +101,8 @@ def certify_arrays(
                 radius=cert.radius if correct else -1, p_lower=cert.p_lower,
                 selection_counts=cert.selection_counts, counts=cert.counts,
                 prediction=prediction, abstained=prediction == -1, pvalue=pvalue,
-                n0=job.certify.n0, n=job.certify.n, alpha=job.certify.alpha,
+                n0=0 if exact else job.certify.n0, n=0 if exact else job.certify.n,
+                alpha=0.0 if exact else job.certify.alpha,
                 certificate=cert.certificate, seconds=seconds, seed=job.seed,
                 config=config_json, threat_model=job.threat_model,
             )

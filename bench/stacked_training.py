@@ -49,7 +49,8 @@ __all__ = ["stack_key", "train_stacked"]
 def stack_key(config: DefenseConfig) -> tuple[Any, ...]:
     """Configs with equal keys can be trained together: the same network on the same data."""
     return (config.dataset, config.architecture, config.image_shape, config.num_classes,
-            config.input_channels)
+            config.input_channels, type(config).__name__,
+            getattr(config, "groups", None))  # a partition defense: T submodels
 
 
 def _stack_optimizer_states(states: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -128,6 +129,7 @@ def train_stacked(
         for model, state in zip(models, resume, strict=True):
             model.load_state_dict(state.model)
     params, buffers = torch.func.stack_module_state(models)
+    persistent = set(models[0].state_dict())  # buffers a model derives itself are not saved
     template = copy.deepcopy(models[0]).to("meta")
 
     def forward(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor],
@@ -171,8 +173,12 @@ def train_stacked(
                 inputs = torch.stack([model_inputs(c, train, x, g)
                                       for c, g in zip(configs, noise_gens, strict=True)])
                 logits = batched(params, buffers, inputs)
-            logits = logits.float()  # (K, copies * B, classes)
+            logits = logits.float()  # (K, copies * B, classes), or (K, copies * B, V, classes)
             labels = y.repeat(train.copies)
+            votes = logits.shape[2] if logits.dim() == 4 else 1
+            if logits.dim() == 4:  # a partition's submodels: each voter's own loss, summed
+                logits = logits.flatten(1, 2)
+                y, labels = y.repeat_interleave(votes), labels.repeat_interleave(votes)
             if plain_loss:
                 losses = functional.cross_entropy(logits.flatten(0, 1), labels.repeat(count),
                                          reduction="none").view(count, -1).mean(dim=1)
@@ -181,7 +187,7 @@ def train_stacked(
                                                      train.consistency, train.entropy)
                                       for m in range(count)])
             optimizer.zero_grad(set_to_none=True)
-            losses.sum().backward()  # type: ignore[no-untyped-call]
+            (losses.sum() * votes).backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             if averaged:
                 weight = 1.0 - ema_decay(train.ema, epoch * steps_per_epoch + i)
@@ -199,11 +205,12 @@ def train_stacked(
             TrainState(
                 epoch + 1,
                 {**{name: p[m].detach().cpu().clone() for name, p in params.items()},
-                 **{name: b[m].detach().cpu().clone() for name, b in buffers.items()}},
+                 **{name: b[m].detach().cpu().clone() for name, b in buffers.items()
+                    if name in persistent}},
                 _slice_optimizer_state(optimizer_state, m),
                 [*states[m].history, {"epoch": epoch + 1, "loss": losses_cpu[m] / n,
                                       "train_sample_accuracy":
-                                          correct_cpu[m] / (n * train.copies)}],
+                                          correct_cpu[m] / (n * train.copies * votes)}],
                 states[m].seconds + seconds,
                 {name: a[m].cpu().clone() for name, a in averaged.items()} if averaged
                 else None)

@@ -19,7 +19,7 @@ from torch import nn
 
 from bench.configs import DefenseConfig, TrainConfig
 from bench.data import Dataset
-from bench.losses import smoothing_loss
+from bench.losses import smoothing_loss, split_votes
 from bench.registry import build_architecture
 from bench.seeding import derive_seed
 
@@ -51,9 +51,9 @@ class TrainState:
 
 
 def build_base_classifier(config: DefenseConfig) -> nn.Module:
-    """The untrained base classifier for a defense config (its registered architecture)."""
-    return build_architecture(config.architecture, config.input_channels, config.num_classes,
-                              config.image_shape)
+    """The untrained base classifier for a defense config (``DefenseConfig.base_classifier``:
+    its registered architecture, or what the config builds from it)."""
+    return config.base_classifier(build_architecture)
 
 
 def to_float(images: Any) -> torch.Tensor:
@@ -152,17 +152,19 @@ def evaluate_sample_accuracy(model: nn.Module, config: DefenseConfig, data: Data
                              seed: int, batch_size: int = 1000,
                              device: torch.device | str = "cpu") -> float:
     """Base-classifier accuracy on single ablations (one independent mask per image); plain test
-    accuracy for an undefended classifier."""
+    accuracy for an undefended classifier; the mean accuracy of the votes for one that votes
+    several times per image (a partition defense's submodels)."""
     model.eval()
     gen = torch.Generator().manual_seed(derive_seed(seed, 0, "eval-masks"))
     x_all, y_all = to_float(data.images), torch.as_tensor(data.labels)
-    correct = 0
+    correct = seen = 0
     for start in range(0, len(data), batch_size):
         x = x_all[start : start + batch_size]
         inputs = model_inputs(config, TrainConfig(mask_sharing="per-sample"), x.to(device), gen)
-        logits = model(inputs)
-        correct += int((logits.argmax(1).cpu() == y_all[start : start + batch_size]).sum())
-    return correct / max(1, len(data))
+        flat, labels, _ = split_votes(model(inputs).cpu(), y_all[start : start + batch_size])
+        correct += int((flat.argmax(1) == labels).sum())
+        seen += len(labels)
+    return correct / max(1, seen)
 
 
 def train_base_classifier(
@@ -226,6 +228,7 @@ def train_base_classifier(
         model.train()
         loss_sum = torch.zeros((), dtype=torch.float64, device=where)
         correct = torch.zeros((), dtype=torch.long, device=where)
+        seen = 0
         for i, start in enumerate(range(0, n, train.batch_size)):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(train, epoch, i, steps_per_epoch)
@@ -238,9 +241,12 @@ def train_base_classifier(
                 inputs = model_inputs(config, train, x, noise_gen)
                 logits = model(inputs.contiguous(memory_format=torch.channels_last))
             logits = logits.float()
-            loss = smoothing_loss(logits, y, train.copies, train.consistency, train.entropy)
+            # several votes per input (a partition's submodels): each voter's own mean loss,
+            # summed, so each is trained as it would be alone
+            flat, labels, votes = split_votes(logits, y)
+            loss = smoothing_loss(flat, labels, train.copies, train.consistency, train.entropy)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
+            (loss * votes).backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             if averaged:
                 weight = 1.0 - ema_decay(train.ema, epoch * steps_per_epoch + i)
@@ -248,11 +254,12 @@ def train_base_classifier(
                     for name, average in averaged.items():
                         average.lerp_(params[name], weight)
             loss_sum += loss.detach().double() * len(idx)
-            correct += (logits.argmax(1) == y.repeat(train.copies)).sum()
+            correct += (flat.argmax(1) == labels.repeat(train.copies)).sum()
+            seen += len(labels) * train.copies
             if on_step is not None:
                 on_step(len(idx))
         history = [*state.history, {"epoch": epoch + 1, "loss": float(loss_sum) / n,
-                                    "train_sample_accuracy": int(correct) / (n * train.copies)}]
+                                    "train_sample_accuracy": int(correct) / seen}]
         ema = {name: a.cpu().clone() for name, a in averaged.items()} if averaged else None
         state = TrainState(epoch + 1, {k: v.detach().cpu().clone() for k, v in
                                        model.state_dict().items()},

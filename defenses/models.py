@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-__all__ = ["mnist_cnn"]
+__all__ = ["group_mlp", "mnist_cnn"]
 
 
 def mnist_cnn(in_channels: int, num_classes: int = 10,
@@ -34,4 +34,24 @@ def mnist_cnn(in_channels: int, num_classes: int = 10,
         nn.Linear(500, 100),
         nn.ReLU(),
         nn.Linear(100, num_classes),
+    )
+
+
+def group_mlp(in_channels: int, num_classes: int = 10, image_size: tuple[int, int] = (28, 28),
+              hidden: int = 256) -> nn.Module:
+    """A 3-layer fully connected network on any input size, logits out: a partition defense's
+    submodel (``defenses.partition``), which gets its group's pixels as a (2C, g, 1) input.
+
+    Flatten -> FC hidden -> ReLU -> FC hidden -> ReLU -> FC num_classes: about
+    (in_channels * H * W + hidden + num_classes) * hidden multiply-adds per input (84 thousand
+    for a group of 32 MNIST pixels).
+    """
+    h, w = image_size
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(in_channels * h * w, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, num_classes),
     )

@@ -19,7 +19,7 @@ from torch import nn
 
 from defenses.base import NoiseModel
 
-__all__ = ["ExpectedSoftmax", "Logits", "PassCounter"]
+__all__ = ["ExpectedSoftmax", "Logits", "MeanSoftmax", "PassCounter"]
 
 
 class PassCounter(Protocol):
@@ -100,3 +100,29 @@ class ExpectedSoftmax(nn.Module):
         if self.counter is not None:
             self.counter.forward_passes += x.shape[0] * s
         return torch.stack(rows).to(x.device)
+
+
+class MeanSoftmax(nn.Module):
+    """log of the mean softmax of several votes per image: (B, V, classes) logits -> (B, classes)
+    log-probabilities (a partition defense's groups, ``defenses.partition``).
+
+    Args:
+        model: images (B, C, H, W) in [0, 1] -> logits (B, V, classes).
+        device: where it runs.
+        counter: ``votes`` forward passes per image are added to ``counter.forward_passes``.
+        votes: V, the forward passes one image costs.
+    """
+
+    def __init__(self, model: nn.Module, device: torch.device | str,
+                 counter: PassCounter | None = None, votes: int = 1) -> None:
+        super().__init__()
+        self.device = torch.device(device)
+        self.model = _frozen_copy(model, self.device)
+        self.counter, self.votes = counter, votes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.counter is not None:
+            self.counter.forward_passes += x.shape[0] * self.votes
+        logits = self.model(x.to(self.device, torch.float32))
+        mean = torch.softmax(logits, dim=-1).mean(dim=1)
+        return torch.log(mean.clamp_min(1e-12)).to(x.device)

@@ -49,8 +49,9 @@ class CertifyRun:
         """The defense as tables show it, its model and the certificate's settings (two runs of
         one defense with other models or precisions get other labels)."""
         r = self.first
+        settings = f", N={r.n}, alpha={r.alpha:g}" if r.n else ""  # none for an exact one
         return (f"{shown_defense(r.defense, r.config)} model {r.model_id[:8]} "
-                f"({r.certificate}, N={r.n}, alpha={r.alpha:g})")
+                f"({r.certificate}{settings})")
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from matplotlib.figure import Figure
 from reports.comparison import AttackGroup, reference_run, run_name
 from reports.joined import CertifyRun, Pairing, empirical_robust_accuracy
 
-__all__ = ["adversarial_examples", "attacks_vs_pointwise", "noise_samples", "radius_scatter",
-           "robustness_curves", "sweep_plot"]
+__all__ = ["adversarial_examples", "attacks_vs_pointwise", "certified_curves", "noise_samples",
+           "radius_scatter", "robustness_curves", "sweep_plot"]
 
 
 def _legend_below(ax: Axes, columns: int = 1) -> None:
@@ -72,6 +72,40 @@ def robustness_curves(certifies: Sequence[CertifyRun], pairings: Sequence[Pairin
     ax.set_xlim(0, top)
     ax.grid(alpha=0.3)
     ax.set_title(f"Certified vs empirical L0 robustness ({_settings(certifies)})", fontsize=10)
+    _legend_below(ax)
+    return fig
+
+
+def certified_curves(groups: Sequence[tuple[Sequence[CertifyRun], Sequence[int]]]
+                     ) -> Figure | None:
+    """Certified accuracy vs rho of every certified defense, each on the images all runs of its
+    test set certified (``reports.certified.comparable_runs``), sampled certificates solid and
+    exact ones dashed."""
+    if not groups:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    top = max(11, *(r.radius for runs, _ in groups for run in runs for r in run.records)) + 1
+    rhos = list(range(top + 1))
+    colours = plt.get_cmap("tab10")
+    i = 0
+    for runs, images in groups:
+        wanted = set(images)
+        for run in runs:
+            radii = [r.radius for r in run.records if r.image in wanted]
+            exact = not (run.first.counts and run.first.n > 0)
+            acc = [100 * sum(v >= rho for v in radii) / len(radii) for rho in rhos]
+            ax.step(rhos, acc, where="post", color=colours(i % 10),
+                    linestyle="--" if exact else "-",
+                    label=f"{run.label}, {len(radii)} images"
+                          f"{' (exact)' if exact else ''}")
+            i += 1
+    ax.set_xlabel("L0 radius rho (pixels)")
+    ax.set_ylabel("certified accuracy at rho (%)")
+    ax.set_ylim(-3, 103)
+    ax.set_xlim(0, top)
+    ax.grid(alpha=0.3)
+    ax.set_title("Certified L0 robustness on the same images (dashed: exact certificates)",
+                 fontsize=10)
     _legend_below(ax)
     return fig
 

@@ -107,7 +107,7 @@ def summarize_certify(records: Sequence[CertifyRecord], max_rho: int = 11) -> Ce
         alpha=records[0].alpha,
         data_source=",".join(sorted({r.data_source for r in records})),
         dataset=records[0].dataset,
-        sampled=any(r.counts for r in records),
+        sampled=any(r.counts and r.n > 0 for r in records),
     )
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F  # noqa: N812
 
-from bench.losses import smoothing_loss
+from bench.losses import smoothing_loss, split_votes
 
 
 def test_one_copy_without_regulariser_is_cross_entropy() -> None:
@@ -49,3 +49,23 @@ def test_rows_are_copy_major() -> None:
 def test_shape_mismatch_raises() -> None:
     with pytest.raises(ValueError, match="copies"):
         smoothing_loss(torch.zeros(3, 2), torch.tensor([0, 1]), 2)
+
+
+def test_each_voter_gets_the_gradient_of_its_own_loss() -> None:
+    """V votes per input (a partition's submodels): the summed loss ``smoothing_loss * V`` gives
+    each voter's logits the gradient of that voter's own mean cross-entropy."""
+    torch.manual_seed(0)
+    logits = torch.randn(6, 3, 10, requires_grad=True)  # 6 inputs, 3 voters
+    labels = torch.randint(0, 10, (6,))
+    flat, targets, votes = split_votes(logits, labels)
+    assert flat.shape == (18, 10) and votes == 3
+    assert torch.equal(targets, labels.repeat_interleave(3))
+    (smoothing_loss(flat, targets, 1) * votes).backward()  # type: ignore[no-untyped-call]
+    for v in range(3):
+        own = logits[:, v].detach().requires_grad_(True)
+        F.cross_entropy(own, labels).backward()  # type: ignore[no-untyped-call]
+        assert own.grad is not None and logits.grad is not None
+        torch.testing.assert_close(logits.grad[:, v], own.grad)
+    plain, few = torch.randn(4, 10), labels[:4]
+    same, same_labels, one = split_votes(plain, few)
+    assert same is plain and same_labels is few and one == 1

@@ -3,6 +3,7 @@ resumable with the single runs' own resume points, from the API and ``bench trai
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 from bench.api import defense_config
 from bench.checkpoints import load_checkpoint
 from bench.cli import main
-from bench.configs import TrainConfig
+from bench.configs import PartitionConfig, TrainConfig
 from bench.errors import InputError
 from bench.model_store import train_defense, train_defenses
 from bench.stacked_training import train_stacked
@@ -38,6 +39,24 @@ def test_stacked_models_train_as_they_would_alone(recipe: TrainConfig) -> None:
         for mine, theirs in zip(state.history, alone_state.history, strict=True):
             assert mine["train_sample_accuracy"] == theirs["train_sample_accuracy"]
             assert mine["loss"] == pytest.approx(theirs["loss"], rel=1e-4)
+
+
+def test_partition_submodels_train_together_as_alone() -> None:
+    """Two fpa defenses (T submodels each, stacked once more) train as each does alone."""
+    first = defense_config("fpa-t4")
+    assert isinstance(first, PartitionConfig)
+    configs = [first, dataclasses.replace(first, name="fpa-t4-other", partition_seed=1)]
+    recipe = TrainConfig(epochs=1, batch_size=32)
+    data = head_splits(64, 10).train
+    together = train_stacked(configs, recipe, data)
+    for config, (model, state) in zip(configs, together, strict=True):
+        alone, alone_state = train_base_classifier(config, recipe, data)
+        for name, value in alone.state_dict().items():
+            torch.testing.assert_close(model.state_dict()[name], value, atol=2e-4, rtol=1e-3)
+        assert state.history[0]["loss"] == pytest.approx(alone_state.history[0]["loss"],
+                                                         rel=1e-4)
+    owners = [model.state_dict()["owner"] for model, _ in together]
+    assert not torch.equal(owners[0], owners[1])
 
 
 def test_stacked_training_resumes_from_its_resume_points(tmp_path: Path) -> None:
