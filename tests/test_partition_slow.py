@@ -1,5 +1,5 @@
 """The FPA paper's MNIST layout trained and certified for real (slow: about 8 minutes on 2
-cores).
+cores, 1.2 when its checkpoint is already trained).
 
     python -m pytest -m slow tests/test_partition_slow.py
 
