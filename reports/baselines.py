@@ -17,7 +17,7 @@ from defenses.ablation_math import l0_radius_pairwise
 from defenses.stats import simultaneous_bounds
 from reports.paper import paper_value
 from reports.records import CertifyRecord
-from reports.tables import CertifySummary, registry_name, shown_defense
+from reports.tables import CertifySummary, lower_median, registry_name, shown_defense
 from reports.tabular import Table
 
 __all__ = [
@@ -33,11 +33,6 @@ __all__ = [
 ]
 
 
-def _median(values: Sequence[int]) -> int:
-    ordered = sorted(values)
-    return ordered[(len(ordered) - 1) // 2]
-
-
 def _fmt(value: int) -> str:
     return "N/A" if value < 0 else str(value)
 
@@ -45,7 +40,7 @@ def _fmt(value: int) -> str:
 def lee_convention_median(records: Sequence[CertifyRecord]) -> int:
     """Lower median radius with misclassified (and abstained) images scored 0, as Lee et al.'s
     ``compute_l0.py`` does, instead of the paper's -infinity."""
-    return _median([max(r.radius, 0) for r in records])
+    return lower_median([max(r.radius, 0) for r in records])
 
 
 def _family(defense: str) -> str:
@@ -164,9 +159,9 @@ def summarize_pairwise_gain(records: Sequence[CertifyRecord], max_rho: int = 12)
     return PairwiseGain(
         defense=shown_defense(records[0].defense, records[0].config),
         images=n,
-        median_paper=_median(paper),
-        median_pairwise=_median(pairwise),
-        median_gain=_median(gains) if gains else 0,
+        median_paper=lower_median(paper),
+        median_pairwise=lower_median(pairwise),
+        median_gain=lower_median(gains) if gains else 0,
         mean_gain=sum(gains) / len(gains) if gains else 0.0,
         larger=sum(b > a for a, b in zip(paper, pairwise, strict=True)),
         smaller=sum(b < a for a, b in zip(paper, pairwise, strict=True)),

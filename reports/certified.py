@@ -18,21 +18,17 @@ from dataclasses import dataclass
 from reports.comparison import run_name
 from reports.joined import CertifyRun, Pairing
 from reports.records import CertifyRecord
-from reports.tables import shown_defense
+from reports.tables import lower_median, shown_defense
 from reports.tabular import Table
 
 __all__ = ["CertifiedRow", "certified_rows", "certified_table", "comparable_runs",
            "failure_probability", "forward_passes"]
 
 
-def _sampled(record: CertifyRecord) -> bool:
-    return bool(record.counts) and record.n > 0
-
-
 def forward_passes(record: CertifyRecord) -> int:
     """Base-classifier forward passes behind one certificate: N0 + N for a sampled one, the votes
     of a partition defense (T), 1 for a plain classifier."""
-    if _sampled(record):
+    if record.sampled:
         return record.n0 + record.n
     return max(1, sum(record.counts))
 
@@ -40,7 +36,7 @@ def forward_passes(record: CertifyRecord) -> int:
 def failure_probability(record: CertifyRecord) -> float:
     """The probability that the certificate is wrong: alpha when it is estimated from samples, 0
     when it is exact."""
-    return record.alpha if _sampled(record) else 0.0
+    return record.alpha if record.sampled else 0.0
 
 
 @dataclass(frozen=True)
@@ -114,11 +110,6 @@ def _strongest(run: CertifyRun, pairings: Sequence[Pairing],
     return best, tuple(sorted(set(names)))
 
 
-def _lower_median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    return ordered[(len(ordered) - 1) // 2]
-
-
 def certified_rows(runs: Sequence[CertifyRun], images: Sequence[int],
                    pairings: Sequence[Pairing], max_rho: int = 15) -> list[CertifiedRow]:
     """One ``CertifiedRow`` per run, on ``images`` (which every run certified)."""
@@ -132,13 +123,13 @@ def certified_rows(runs: Sequence[CertifyRun], images: Sequence[int],
         rows.append(CertifiedRow(
             label=run.label, images=n,
             accuracy=sum(r.prediction == r.label for r in records) / n,
-            median_radius=int(_lower_median(radii)),
+            median_radius=int(lower_median(radii)),
             certified_accuracy=tuple(sum(v >= rho for v in radii) / n
                                      for rho in range(max_rho + 1)),
             forward_passes=forward_passes(records[0]),
             seconds=statistics.fmean(r.seconds for r in records),
             failure=failure_probability(records[0]),
-            attack_median=_lower_median(list(best.values())) if best else None,
+            attack_median=lower_median(list(best.values())) if best else None,
             attacked=len(best), attacks=attacks))
     return rows
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from reports.joined import AttackRun, Pairing, found_by
 from reports.records import AttackRecord
-from reports.tables import shown_defense
+from reports.tables import lower_median, shown_defense
 from reports.tabular import Table
 
 __all__ = ["BEST", "AttackGroup", "any_attack_audit", "attack_groups", "best_per_image",
@@ -96,11 +96,6 @@ def reference_run(group: AttackGroup) -> AttackRun | None:
                key=lambda run: (run.first.mask_policy in ("none", "fixed"), len(run.records)))
 
 
-def _lower_median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    return ordered[(len(ordered) - 1) // 2]
-
-
 def _fmt(value: float) -> str:
     return "inf" if math.isinf(value) else f"{value:g}"
 
@@ -135,7 +130,7 @@ def comparison_table(groups: Sequence[AttackGroup]) -> Table:
                 equal = sum(records[i].best_confirmed_l0 == ref[i].best_confirmed_l0
                             for i in images)
                 versus = f"{below} / {equal} / {len(images) - below - equal}"
-            rows.append((group.defense, run_name(run), str(len(images)), _fmt(_lower_median(l0)),
+            rows.append((group.defense, run_name(run), str(len(images)), _fmt(lower_median(l0)),
                          f"{statistics.fmean(finite):.2f}" if finite else "-",
                          f"{len(finite)} of {len(images)}", str(smallest), versus,
                          f"{statistics.fmean(records[i].seconds for i in images):.1f}",
@@ -148,7 +143,7 @@ def comparison_table(groups: Sequence[AttackGroup]) -> Table:
             below = sum(best[i][0] < ref[i].best_confirmed_l0 for i in images)
             equal = sum(best[i][0] == ref[i].best_confirmed_l0 for i in images)
             versus = f"{below} / {equal} / {len(images) - below - equal}"
-        rows.append((group.defense, BEST, str(len(images)), _fmt(_lower_median(l0)),
+        rows.append((group.defense, BEST, str(len(images)), _fmt(lower_median(l0)),
                      f"{statistics.fmean(finite):.2f}" if finite else "-",
                      f"{len(finite)} of {len(images)}", "-", versus, "-", "-"))
     return Table(columns, tuple(rows), "llrrrrrrrr")

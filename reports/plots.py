@@ -92,7 +92,7 @@ def certified_curves(groups: Sequence[tuple[Sequence[CertifyRun], Sequence[int]]
         wanted = set(images)
         for run in runs:
             radii = [r.radius for r in run.records if r.image in wanted]
-            exact = not (run.first.counts and run.first.n > 0)
+            exact = not run.first.sampled
             acc = [100 * sum(v >= rho for v in radii) / len(radii) for rho in rhos]
             ax.step(rhos, acc, where="post", color=colours(i % 10),
                     linestyle="--" if exact else "-",

@@ -49,6 +49,12 @@ class CertifyRecord:
     def key(self) -> str:
         return f"{self.run_hash}:{self.data_fingerprint}:{self.image}:{self.seed}"
 
+    @property
+    def sampled(self) -> bool:
+        """Whether the certificate was estimated from sampled votes (N > 0); False for an exact
+        one (a partition defense's, N = 0) and a plain classifier's (no votes)."""
+        return bool(self.counts) and self.n > 0
+
 
 @dataclass(frozen=True)
 class AttackRecord:

@@ -15,6 +15,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from reports.paper import paper_value
 from reports.records import AttackRecord, CertifyRecord
@@ -24,6 +25,7 @@ __all__ = [
     "AttackSummary",
     "CertifySummary",
     "certified_accuracy_table",
+    "lower_median",
     "registry_name",
     "render_certified_accuracy",
     "render_table1",
@@ -107,7 +109,7 @@ def summarize_certify(records: Sequence[CertifyRecord], max_rho: int = 11) -> Ce
         alpha=records[0].alpha,
         data_source=",".join(sorted({r.data_source for r in records})),
         dataset=records[0].dataset,
-        sampled=any(r.counts and r.n > 0 for r in records),
+        sampled=any(r.sampled for r in records),
     )
 
 
@@ -185,7 +187,11 @@ class AttackSummary:
     dataset: str = "mnist"
 
 
-def _lower_median(values: Sequence[float]) -> float:
+Number = TypeVar("Number", int, float)
+
+
+def lower_median(values: Sequence[Number]) -> Number:
+    """``sorted(values)[(n - 1) // 2]``: the lower median every table here uses."""
     ordered = sorted(values)
     return ordered[(len(ordered) - 1) // 2]
 
@@ -204,11 +210,11 @@ def summarize_attack(records: Sequence[AttackRecord],
         attack=records[0].attack,
         images=n,
         clean_accuracy=sum(r.clean_prediction == r.label for r in records) / n,
-        median_l0=_lower_median([r.best_l0 for r in records]),
-        median_confirmed_l0=_lower_median([r.best_confirmed_l0 for r in records]),
+        median_l0=lower_median([r.best_l0 for r in records]),
+        median_confirmed_l0=lower_median([r.best_confirmed_l0 for r in records]),
         recheck_rate=sum(checked) / len(checked) if checked else None,
         not_found=sum(math.isinf(r.best_l0) for r in records),
-        median_radius=(_median_or_none(int(_lower_median([radius[r.image] for r in records])))
+        median_radius=(_median_or_none(int(lower_median([radius[r.image] for r in records])))
                        if covered else None),
         violations=(sum(radius[r.image] >= r.best_confirmed_l0 for r in records
                         if radius[r.image] >= 0 and not r.clean_adversarial)
