@@ -17,7 +17,7 @@ from typing import ClassVar, Protocol
 import torch
 from torch import nn
 
-from attacks.l0 import pixel_l0
+from attacks.l0 import perturbation_size
 from defenses.base import L0_PIXELS
 from defenses.decisions import attack_succeeds
 from defenses.oracles import Oracle
@@ -110,7 +110,8 @@ class RestartResult:
     """One restart of an attack on one image.
 
     Attributes:
-        l0: pixel positions changed in the final adversarial; +inf when none was found.
+        l0: the final adversarial's size in the attack's threat model (pixel positions changed
+            for L0, the Euclidean norm for L2); +inf when none was found.
         confirmed: whether an independent fresh re-check found the final adversarial adversarial
             (None when there was none to check).
         queries: images the attacked oracle (and its start stand-in, if any) was asked about.
@@ -128,12 +129,14 @@ class RestartResult:
 
 
 def restart_result(target: AttackTarget, restart: int, x: torch.Tensor,
-                   x_adv: torch.Tensor | None, queries: int, began: float) -> RestartResult:
+                   x_adv: torch.Tensor | None, queries: int, began: float,
+                   threat_model: str = L0_PIXELS) -> RestartResult:
     """The result of a restart that began at ``time.perf_counter()`` = ``began`` and ended with
-    ``x_adv`` (None: nothing found): its pixel L0 and the target's re-check."""
+    ``x_adv`` (None: nothing found): its size in ``threat_model`` (pixel L0 by default) and the
+    target's re-check."""
     if x_adv is None:
         return RestartResult(math.inf, None, queries, time.perf_counter() - began)
-    l0 = float(pixel_l0(x, x_adv)[0])
+    l0 = float(perturbation_size(threat_model, x, x_adv)[0])
     confirmed = target.recheck(restart, x_adv)
     return RestartResult(l0, confirmed, queries, time.perf_counter() - began,
                          x_adv.detach().clone())
@@ -191,7 +194,9 @@ class Attack(ABC):
 
     A subclass sets ``name`` (its registry name), ``config_type`` (a frozen subclass of
     ``AttackConfig``), ``description`` (one line for ``bench list``) and implements ``run``.
-    ``threat_model`` says what its L0 counts (pixel positions).
+    ``threat_model`` says what its sizes count: pixel positions (L0, the default) or the L2
+    norm; a record's ``best_l0`` holds that size, and reports never join results of different
+    threat models.
 
     Args:
         config: the attack's settings (default: ``config_type()``).

@@ -13,22 +13,17 @@ counts pixel positions. L0 Brendel-Bethge needs numba.
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from attacks.base import Attack, AttackResult, AttackTarget, RestartResult, run_restarts
-from attacks.base import restart_result as finish
-from attacks.objectives import GradientConfig, candidate_check, holdout_check
+from attacks.foolbox_minimum import FoolboxMinimum
+from attacks.objectives import GradientConfig
 from attacks.prune import prune
 
 __all__ = ["FMNL0", "BrendelBethgeL0", "BrendelBethgeL0Config", "FMNL0Config"]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,59 +59,17 @@ class BrendelBethgeL0Config(FMNL0Config):
     steps: int = 1000
 
 
-class _FoolboxL0(Attack):
-    """A foolbox minimum-L0 attack on the target's differentiable stand-in."""
+class _FoolboxL0(FoolboxMinimum):
+    """A foolbox minimum-L0 attack: the point it returns is kept when the stand-in (and the
+    held-out votes) call it adversarial, then pruned."""
 
     config: FMNL0Config
 
-    def foolbox_attack(self) -> Any:
-        raise NotImplementedError
-
-    def run(self, x: torch.Tensor, label: int, target: AttackTarget,
-            on_restart: Callable[[RestartResult], None] | None = None) -> AttackResult:
-        import foolbox as fb
-
-        from attacks.foolbox_adapter import seed_foolbox
-
-        attack = self.foolbox_attack()
-
-        def one(r: int) -> RestartResult:
-            began = time.perf_counter()
-            seed_foolbox(target.seed(r))
-            surrogate = _Counted(target.surrogate(r, self.config.eot_samples))
-            model = fb.PyTorchModel(surrogate.eval(), bounds=(0.0, 1.0), device="cpu")
-            criterion = fb.criteria.Misclassification(torch.tensor([label]))
-            x_adv: torch.Tensor | None
-            try:
-                x_adv = attack.run(model, x, criterion)
-            except (AssertionError, ValueError, RuntimeError) as e:  # e.g. no start found
-                log.debug("%s found nothing: %s", self.name, e)
-                x_adv = None
-            says = candidate_check(surrogate, label, self.config.confidence,
-                                   holdout_check(target, r, label, self.config.holdout_samples,
-                                                 self.config.holdout_lead))
-            if x_adv is not None:
-                x_adv = x_adv.detach().clamp(0.0, 1.0)
-                if not says(x_adv):
-                    x_adv = None
-            if x_adv is not None and self.config.prune:
-                x_adv, _ = prune(says, x, x_adv)
-            return finish(target, r, x, x_adv, surrogate.calls, began)
-
-        return run_restarts(self.config.restarts, one, on_restart)
-
-
-class _Counted(torch.nn.Module):
-    """A module that counts the images it is called on."""
-
-    def __init__(self, module: torch.nn.Module) -> None:
-        super().__init__()
-        self.module, self.calls = module, 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += x.shape[0]
-        out: torch.Tensor = self.module(x)
-        return out
+    def settle(self, says: Callable[[torch.Tensor], bool], x: torch.Tensor,
+               x_adv: torch.Tensor) -> torch.Tensor | None:
+        if not says(x_adv):
+            return None
+        return prune(says, x, x_adv)[0] if self.config.prune else x_adv
 
 
 class FMNL0(_FoolboxL0):

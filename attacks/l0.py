@@ -1,10 +1,13 @@
-"""L0 size of a perturbation counted per pixel location (all channels of a position together)."""
+"""The size of a perturbation in each threat model: L0 counted per pixel location (all channels of
+a position together), and L2 over all coordinates."""
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["pixel_l0"]
+from defenses.base import L0_PIXELS, L2
+
+__all__ = ["l2_norm", "perturbation_size", "pixel_l0"]
 
 
 def pixel_l0(x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
@@ -25,3 +28,22 @@ def pixel_l0(x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"need two (B, C, H, W) tensors of one shape, got {tuple(x.shape)} and "
                          f"{tuple(x_adv.shape)}")
     return (x != x_adv).any(dim=1).flatten(1).sum(dim=1)
+
+
+def l2_norm(x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
+    """Euclidean norm of ``x_adv - x`` over all coordinates of each image, float64 (B,)."""
+    if x.shape != x_adv.shape or x.dim() != 4:
+        raise ValueError(f"need two (B, C, H, W) tensors of one shape, got {tuple(x.shape)} and "
+                         f"{tuple(x_adv.shape)}")
+    norms: torch.Tensor = (x_adv.double() - x.double()).flatten(1).norm(dim=1)
+    return norms
+
+
+def perturbation_size(threat_model: str, x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
+    """The size of ``x_adv - x`` per image in ``threat_model`` (``defenses.base.THREAT_MODELS``):
+    pixel positions changed (L0) or the Euclidean norm (L2), float64 (B,)."""
+    if threat_model == L0_PIXELS:
+        return pixel_l0(x, x_adv).double()
+    if threat_model == L2:
+        return l2_norm(x, x_adv)
+    raise ValueError(f"unknown threat model {threat_model!r}")

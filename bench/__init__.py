@@ -1,4 +1,4 @@
-"""bench: an attack-vs-defense harness for certified and empirical L0 robustness.
+"""bench: an attack-vs-defense harness for certified and empirical L0 (and L2) robustness.
 
 The public Python API (``bench.api``) and the types and registries it works with; the ``bench``
 command line calls the same functions.
@@ -33,12 +33,14 @@ from bench.api import (
 from bench.configs import (
     NAMED_RECIPES,
     PAPER_RECIPE,
+    PAPER_RECIPES,
     PROFILES,
     RECIPES,
     AblationConfig,
     CertifyConfig,
     DefenseConfig,
     DerandomizedConfig,
+    GaussianConfig,
     LeeConfig,
     PartitionConfig,
     TrainConfig,
@@ -52,6 +54,7 @@ from bench.registry import (
     Architecture,
     DatasetEntry,
     DefenseFamily,
+    image_folder_dataset,
     register_architecture,
     register_attack,
     register_dataset,
@@ -64,6 +67,7 @@ from reports.records import AttackRecord, CertifyRecord
 __all__ = [
     "NAMED_RECIPES",
     "PAPER_RECIPE",
+    "PAPER_RECIPES",
     "PROFILES",
     "RECIPES",
     "AblationConfig",
@@ -85,6 +89,7 @@ __all__ = [
     "Ensemble",
     "EnsembleConfig",
     "Failure",
+    "GaussianConfig",
     "InputError",
     "LeeConfig",
     "PartitionConfig",
@@ -99,6 +104,7 @@ __all__ = [
     "calibration_images",
     "certify",
     "defense_config",
+    "image_folder_dataset",
     "load_dataset",
     "load_defense",
     "load_plugins",

@@ -22,7 +22,7 @@ from attacks.base import Attack, AttackResult, RestartResult
 from bench.data import Dataset
 from bench.jobs import AttackJob, DataInfo
 from bench.seeding import derive_seed, image_generator
-from bench.training import to_float
+from bench.train_images import to_float
 from defenses.base import Defense
 from defenses.oracles import Oracle, Queries
 from reports.records import AttackRecord

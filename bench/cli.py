@@ -44,8 +44,7 @@ from bench.registry import (
     resolve_defense,
 )
 from defenses.precision import native_bf16
-from reports.summary_text import certify_summary, comparison
-from reports.tables import render_table2, summarize_attack
+from reports.summary_text import attack_summary, certify_summary, comparison
 
 __all__ = ["main"]
 
@@ -116,8 +115,8 @@ def _evaluation(args: argparse.Namespace, profile: Profile, limit: int | None) -
     except ValueError as e:
         raise InputError(str(e)) from None
     return Evaluation(_data(args), args.models, args.results, args.device, args.precision,
-                      settings, Images(args.first, args.limit or limit), args.seed, args.jobs,
-                      args.backend, args.scheduler)
+                      settings, Images(args.first, args.limit or limit, args.every), args.seed,
+                      args.jobs, args.backend, args.scheduler)
 
 
 def _converted(attack: str, pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
@@ -237,9 +236,7 @@ def _run(args: argparse.Namespace, ui: _Console) -> None:
         certificates, records = commands.run_attack(request, ui)
         if certificates:
             print(certify_summary([certificates]))
-        print("\nTable 2 (median best-of-restarts L0 in pixels, lower median; in brackets only "
-              "adversarials an independent fresh re-check confirmed):\n")
-        print(render_table2([summarize_attack(records, certificates)]))
+        print(attack_summary(records, certificates))
         print(_report_hint(args.results, request.report))
         if args.command == "run" and args.profile != "paper":
             print(f"\nThe paper's protocol (hours per image on a CPU): bench run --defense "

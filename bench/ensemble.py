@@ -118,6 +118,10 @@ class Ensemble(Attack):
         if tuple(m.name for m in members) != self.config.names:
             raise ValueError(f"members {[m.name for m in members]} do not match attacks "
                              f"{self.config.attacks!r}")
+        other = [m.name for m in members if m.threat_model != self.threat_model]
+        if other:
+            raise ValueError(f"the ensemble keeps the smallest L0 of its members; "
+                             f"{', '.join(other)} measure another threat model")
         self._members = tuple(members)
 
     @property

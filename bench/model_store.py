@@ -31,11 +31,11 @@ from bench.data import Dataset, Splits
 from bench.errors import InputError
 from bench.identity import checkpoint_identity, train_identity
 from bench.stacked_training import stack_key, train_stacked
+from bench.train_images import to_float
 from bench.training import (
     TrainState,
     build_base_classifier,
     evaluate_sample_accuracy,
-    to_float,
     train_base_classifier,
 )
 

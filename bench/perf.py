@@ -25,7 +25,7 @@ from attacks.pointwise import Pointwise, PointwiseConfig
 from bench.attacking import attack_one
 from bench.data import Dataset
 from bench.seeding import image_generator
-from bench.training import to_float
+from bench.train_images import to_float
 from defenses.decisions import attack_succeeds
 from defenses.oracles import FixedOracle, Oracle
 from defenses.precision import PRECISIONS, InferenceModel, native_bf16

@@ -30,14 +30,17 @@ from torch import nn
 
 from attacks.base import Attack
 from attacks.foolbox_l0 import FMNL0, BrendelBethgeL0
+from attacks.foolbox_l2 import DDN, FMNL2, BrendelBethgeL2
 from attacks.pgd0 import PGD0
 from attacks.pointwise import Pointwise
 from attacks.sigma_zero import SigmaZero
 from attacks.sparse_rs import SparseRS
+from bench.cifar import CIFAR10_MEAN, load_cifar10
 from bench.configs import (
     AblationConfig,
     DefenseConfig,
     DerandomizedConfig,
+    GaussianConfig,
     LeeConfig,
     PartitionConfig,
     TrainConfig,
@@ -46,9 +49,11 @@ from bench.configs import (
 from bench.data import Splits, load_mnist
 from bench.ensemble import Ensemble
 from bench.errors import InputError
+from bench.image_folder import IMAGENET_MEAN, load_image_folder
 from defenses.encodings import Encoding
 from defenses.lee_math import check_kappa, to_fraction
 from defenses.models import group_mlp, mnist_cnn
+from defenses.resnet import resnet18_cifar, resnet50_imagenet
 
 __all__ = [
     "ENTRY_POINT_GROUPS",
@@ -63,6 +68,7 @@ __all__ = [
     "dataset_entry",
     "defense_families",
     "defense_family",
+    "image_folder_dataset",
     "load_plugins",
     "loaded_plugins",
     "register_architecture",
@@ -85,6 +91,9 @@ class DatasetEntry:
         load: ``load(root, *, allow_download, allow_sample) -> Splits``; ``root`` is the folder
             given by ``--data-root`` (or None), and a missing or corrupt file is an
             ``InputError`` that says where to put the files.
+        architecture: the registered architecture of the base classifiers of defenses on it
+            (ablation, Lee, Gaussian, the undefended classifier).
+        example_k: the ablation k to suggest in errors (the paper's choice for the dataset).
     """
 
     name: str
@@ -93,6 +102,8 @@ class DatasetEntry:
     num_classes: int
     mean: tuple[float, ...]
     load: Callable[..., Splits]
+    architecture: str = "mnist-cnn"
+    example_k: int = 45
 
 
 @dataclass(frozen=True)
@@ -332,6 +343,51 @@ register_dataset(DatasetEntry(
     # the training-set pixel mean (0.13066 to 5 digits), hard-coded as in the paper's code
     (0.1307,), _load_mnist))
 
+
+def _load_cifar10(root: Any = None, *, allow_download: bool = True,
+                  allow_sample: bool = True) -> Splits:
+    return load_cifar10(root)
+
+
+register_dataset(DatasetEntry(
+    "cifar10", "CIFAR-10 from its python-pickle batches (cifar-10-batches-py, md5-checked; never "
+    "downloaded), 50,000 train / 10,000 test images, 32x32 colour", (3, 32, 32), 10,
+    CIFAR10_MEAN, _load_cifar10, architecture="resnet18-cifar", example_k=75))
+
+
+def image_folder_dataset(name: str, num_classes: int, *, resize: int = 256, crop: int = 224,
+                         mean: tuple[float, float, float] = IMAGENET_MEAN,
+                         architecture: str = "resnet50", example_k: int = 1000,
+                         description: str = "") -> DatasetEntry:
+    """A dataset entry for a class-folder tree (``bench.image_folder``: ``train/<class>/``,
+    ``val/<class>/``), streamed, each image resized to ``resize`` on its shorter side and
+    centre-cropped to ``crop``; register it with ``register_dataset``."""
+    def load(root: Any = None, *, allow_download: bool = True,
+             allow_sample: bool = True) -> Splits:
+        return load_image_folder(root, name=name, num_classes=num_classes, resize=resize,
+                                 crop=crop)
+
+    return DatasetEntry(
+        name, description or (f"class-folder images (train/<class>/, val/<class>/), streamed, "
+                              f"resized to {resize} and centre-cropped to {crop}x{crop}, "
+                              f"{num_classes} classes"),
+        (3, crop, crop), num_classes, mean, load, architecture=architecture,
+        example_k=example_k)
+
+
+register_dataset(image_folder_dataset(
+    "imagenet", 1000, description="ImageNet (ILSVRC-2012) as a class-folder tree "
+    "(train/<synset>/*.JPEG, val/<synset>/*.JPEG; nothing is downloaded), streamed, resized to "
+    "256 and centre-cropped to 224x224 as the paper does"))
+
+register_architecture(Architecture(
+    "resnet18-cifar", lambda channels, classes, shape: resnet18_cifar(channels, classes),
+    "ResNet-18 in its CIFAR-10 form (3x3 stem, no max pooling): basic blocks 2-2-2-2, for "
+    "32x32 colour images"))
+register_architecture(Architecture(
+    "resnet50", lambda channels, classes, shape: resnet50_imagenet(channels, classes),
+    "ResNet-50 in its ImageNet form (7x7 stride-2 stem, max pooling): bottleneck blocks "
+    "3-4-6-3, for 224x224 colour images"))
 register_architecture(Architecture(
     "mnist-cnn", lambda channels, classes, shape: mnist_cnn(channels, classes, shape[1:]),
     "the paper's MNIST CNN: two 4x4 stride-2 convolutions (64, 128), FC 500, FC 100"))
@@ -347,7 +403,8 @@ def _k(match: re.Match[str], dataset: DatasetEntry) -> int:
     if not 1 <= k <= d:
         raise InputError(
             f"k = {k} is impossible for {dataset.name}: k must be in 1..{d} (the number of pixel "
-            f"positions). Try ablation-k45, the paper's choice for MNIST.")
+            f"positions). Try ablation-k{dataset.example_k}, the paper's choice for "
+            f"{dataset.name}.")
     return k
 
 
@@ -356,17 +413,29 @@ def _common(match: re.Match[str], dataset: DatasetEntry) -> dict[str, Any]:
             "num_classes": dataset.num_classes}
 
 
+def _with_base(match: re.Match[str], dataset: DatasetEntry) -> dict[str, Any]:
+    """``_common`` and the dataset's base-classifier architecture."""
+    return {**_common(match, dataset), "architecture": dataset.architecture}
+
+
+def _mean_fill(dataset: DatasetEntry) -> float | tuple[float, ...]:
+    """The mean-NULL fill of a dataset: its mean, one number for one channel (as MNIST's
+    identities have always recorded it), a tuple per channel otherwise."""
+    return dataset.mean[0] if len(dataset.mean) == 1 else tuple(dataset.mean)
+
+
 def _ablation(match: re.Match[str], dataset: DatasetEntry) -> AblationConfig:
     return AblationConfig(k=_k(match, dataset), encoding=Encoding.MULTICHANNEL,
-                          **_common(match, dataset))
+                          **_with_base(match, dataset))
 
 
 def _ablation_mean(match: re.Match[str], dataset: DatasetEntry) -> AblationConfig:
-    if len(dataset.mean) != 1:
-        raise InputError(f"{match.group(0)}: the mean-NULL encoding fills one value and needs "
-                         f"one-channel images; {dataset.name} has {len(dataset.mean)} channels.")
+    if len(dataset.mean) != dataset.image_shape[0]:
+        raise InputError(f"{match.group(0)}: {dataset.name} registers {len(dataset.mean)} "
+                         f"channel means for {dataset.image_shape[0]}-channel images; the "
+                         "mean-NULL encoding needs one per channel.")
     return AblationConfig(k=_k(match, dataset), encoding=Encoding.MEAN_FILL,
-                          fill=dataset.mean[0], **_common(match, dataset))
+                          fill=_mean_fill(dataset), **_with_base(match, dataset))
 
 
 def _lee(match: re.Match[str], dataset: DatasetEntry) -> LeeConfig:
@@ -379,24 +448,45 @@ def _lee(match: re.Match[str], dataset: DatasetEntry) -> LeeConfig:
             "probability kappa, which must be in (1/256, 1] (at or below 1/256 the noise hides "
             "the image and nothing is certified). Try lee-kappa0.3, the value chosen for MNIST."
         ) from None
-    return LeeConfig(kappa=kappa, **_common(match, dataset))
+    return LeeConfig(kappa=kappa, **_with_base(match, dataset))
 
 
 register_defense(DefenseFamily(
     "ablation-k{K}", r"ablation-k(?P<k>\d+)", "ablation-k45",
     "randomized ablation (Levine & Feizi 2020): keep K pixel positions, multichannel NULL "
-    "encoding (x, 1-x) / (0, 0), the dataset's CNN; certified L0 radius",
+    "encoding (x, 1-x) / (0, 0), the dataset's base classifier (mnist-cnn, resnet18-cifar, "
+    "resnet50); certified L0 radius",
     _ablation))
 register_defense(DefenseFamily(
     "ablation-mean-k{K}", r"ablation-mean-k(?P<k>\d+)", "ablation-mean-k45",
     "randomized ablation with the mean NULL encoding (Table 8): ablated pixels set to the "
-    "training-set mean (0.1307 on MNIST), one input channel; certified L0 radius",
+    "training-set mean of each channel (0.1307 on MNIST), the image's own channels; certified "
+    "L0 radius",
     _ablation_mean))
 register_defense(DefenseFamily(
     "lee-kappa{KAPPA}", r"lee-kappa(?P<kappa>\d*\.?\d+)", "lee-kappa0.3",
     "Lee et al. 2019 random-value smoothing (Table 7): each pixel kept with probability "
-    "KAPPA, else a uniformly random other of its 256 grey levels; Lee's L0 certificate",
+    "KAPPA, else a uniformly random other of its 256 levels; Lee's L0 certificate",
     _lee))
+
+
+def _gaussian(match: re.Match[str], dataset: DatasetEntry) -> GaussianConfig:
+    sigma = float(match.group("sigma"))
+    if not 0 < sigma <= 10:
+        raise InputError(f"sigma = {sigma} is impossible: the noise's standard deviation must "
+                         "be in (0, 10] (pixel values lie in [0, 1]). Try gaussian-sigma0.25, "
+                         "Cohen et al.'s smallest setting.")
+    return GaussianConfig(sigma=sigma, **_with_base(match, dataset))
+
+
+register_defense(DefenseFamily(
+    "gaussian-sigma{S}", r"gaussian-sigma(?P<sigma>\d*\.?\d+)", "gaussian-sigma0.25",
+    "Cohen et al. 2019 Gaussian smoothing: isotropic Gaussian noise of standard deviation S "
+    "on every coordinate; certified L2 radius S * PhiInverse(p_lower) (an L2 threat model: "
+    "reported apart from every L0 result)",
+    _gaussian))
+
+
 def _groups(match: re.Match[str], dataset: DatasetEntry) -> int:
     groups = int(match.group("t"))
     d = dataset.image_shape[1] * dataset.image_shape[2]
@@ -422,7 +512,7 @@ FPA_RECIPE = TrainConfig(epochs=25, lr=1e-3, precision="fp32")
 
 def _derandomized(match: re.Match[str], dataset: DatasetEntry) -> DerandomizedConfig:
     return DerandomizedConfig(k=_k(match, dataset), groups=_groups(match, dataset),
-                              **_common(match, dataset))
+                              **_with_base(match, dataset))
 
 
 register_defense(DefenseFamily(
@@ -446,8 +536,9 @@ register_defense(DefenseFamily(
     "cnn", r"cnn", "cnn",
     "undefended baseline: the dataset's CNN on the plain image (never abstains, certified "
     "radius 0; Table 2's first row)",
-    lambda match, dataset: UndefendedConfig(**_common(match, dataset)),
+    lambda match, dataset: UndefendedConfig(**_with_base(match, dataset)),
     train=TrainConfig(epochs=8, precision="fp32"), fast_inference=False))
 
-for _attack in (Pointwise, SigmaZero, FMNL0, BrendelBethgeL0, SparseRS, PGD0, Ensemble):
+for _attack in (Pointwise, SigmaZero, FMNL0, BrendelBethgeL0, SparseRS, PGD0, Ensemble, FMNL2, DDN,
+                BrendelBethgeL2):
     register_attack(_attack)

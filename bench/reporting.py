@@ -19,6 +19,7 @@ from bench.data import Dataset
 from bench.errors import InputError
 from bench.registry import resolve_defense
 from bench.store import ResultStore
+from defenses.base import L0_PIXELS, L2
 from reports.baselines import render_pairwise_gain, summarize_pairwise_gain, table7, table8
 from reports.certified import certified_rows, certified_table, comparable_runs
 from reports.comparison import (
@@ -38,10 +39,12 @@ from reports.joined import (
     pair_runs,
     violations,
 )
+from reports.l2 import l2_attack_table, l2_rows, l2_table
 from reports.plots import (
     adversarial_examples,
     attacks_vs_pointwise,
     certified_curves,
+    l2_curves,
     noise_samples,
     radius_scatter,
     robustness_curves,
@@ -153,11 +156,14 @@ def write_report(results: Path, out: Path, data: Dataset | None = None) -> list[
     if not Path(results).exists():
         raise FileNotFoundError(results)
     with ResultStore(results) as store:
-        certifies = certify_runs(store.records())
-        pairings = pair_runs(attack_runs(store.attack_records()), certifies)
+        every_certify = certify_runs(store.records())
+        every_pairing = pair_runs(attack_runs(store.attack_records()), every_certify)
+    # the L0 tables and figures see L0 runs only; L2 runs have their own (never joined)
+    certifies = [run for run in every_certify if run.first.threat_model == L0_PIXELS]
+    pairings = [p for p in every_pairing if p.attack.first.threat_model == L0_PIXELS]
     out.mkdir(parents=True, exist_ok=True)
-    sections: list[str] = [f"# bench report\n\nFrom `{results}`: {len(certifies)} certification "
-                           f"runs, {len(pairings)} attack runs.\n"]
+    sections: list[str] = [f"# bench report\n\nFrom `{results}`: {len(every_certify)} "
+                           f"certification runs, {len(every_pairing)} attack runs.\n"]
     summaries = [summarize_certify(run.records, max_rho(run.records)) for run in certifies]
     tables: list[tuple[str, str, Table]] = []
     if certifies:
@@ -193,6 +199,15 @@ def write_report(results: Path, out: Path, data: Dataset | None = None) -> list[
                        certified_table(rows)))
     tables.append(("joined", "Per image: certificate and attack", joined_table(certifies,
                                                                                 pairings)))
+    l2_certifies = [run for run in every_certify if run.first.threat_model == L2]
+    l2_pairings = [p for p in every_pairing if p.attack.first.threat_model == L2]
+    if l2_certifies:
+        tables.append(("l2_certified", "L2 threat model: certified accuracy at L2 radius r "
+                       "(Gaussian smoothing), with the L2 attacks on the same images",
+                       l2_table(l2_rows(l2_certifies, l2_pairings))))
+    if l2_pairings:
+        tables.append(("l2_attacks", "L2 threat model: attack runs", l2_attack_table(
+            l2_pairings)))
     written: list[Path] = []
     for stem, title, table in tables:
         _write_table(out, stem, table)
@@ -231,9 +246,11 @@ def write_report(results: Path, out: Path, data: Dataset | None = None) -> list[
                 lambda: radius_scatter(pairings) if any(p.certify for p in pairings) else None),
                ("sweep.png", "Table 1 sweep", lambda: sweep_plot(certifies)),
                ("attacks.png", "Each attack against Pointwise, per image",
-                lambda: attacks_vs_pointwise(groups))]
+                lambda: attacks_vs_pointwise(groups)),
+               ("l2.png", "L2 threat model: certified and empirical accuracy",
+                lambda: l2_curves(l2_certifies, l2_pairings))]
     if data is not None:
-        figures += _image_figures(certifies, pairings, data)
+        figures += _image_figures(every_certify, pairings, data)
     for name, title, make in figures:
         if _write_figure(out, name, make):
             written.append(out / name)

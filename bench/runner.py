@@ -15,7 +15,7 @@ from bench.data import Dataset
 from bench.errors import InputError
 from bench.jobs import CertifyJob, DataInfo
 from bench.seeding import image_generator
-from bench.training import to_float
+from bench.train_images import to_float
 from defenses.base import Defense
 from defenses.stats import predict_from_counts
 from reports.records import CertifyRecord

@@ -31,6 +31,7 @@ from torch.nn import functional
 from bench.configs import DefenseConfig, TrainConfig
 from bench.data import Dataset
 from bench.losses import smoothing_loss
+from bench.train_images import TrainingImages, augment, augment_generator
 from bench.training import (
     TrainState,
     build_base_classifier,
@@ -40,7 +41,6 @@ from bench.training import (
     learning_rate,
     make_optimizer,
     model_inputs,
-    to_float,
 )
 
 __all__ = ["stack_key", "train_stacked"]
@@ -152,20 +152,21 @@ def train_stacked(
     n = len(data)
     steps_per_epoch = -(-n // train.batch_size)
     plain_loss = train.copies == 1 and train.consistency == 0 and train.entropy == 0
-    x_all = to_float(data.images).to(where)
-    y_all = torch.as_tensor(data.labels).to(where)
+    images = TrainingImages(data, where)
     for epoch in range(states[0].epoch, train.epochs):
         started = time.perf_counter()
         if epoch == train.lr_drop and train.lr_drop:
             optimizer = make_optimizer(list(params.values()), train)
         order, noise_gens = epoch_streams(train, epoch, n, where, count)
+        augment_gen = augment_generator(train, epoch, where)
         loss_sum = torch.zeros(count, dtype=torch.float64, device=where)
         correct = torch.zeros(count, dtype=torch.long, device=where)
         for i, start in enumerate(range(0, n, train.batch_size)):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(train, epoch, i, steps_per_epoch)
             idx = order[start : start + train.batch_size]
-            x, y = x_all[idx], y_all[idx]
+            x, y = images.batch(idx)
+            x = augment(x, train.augment, augment_gen)
             if train.copies > 1:
                 x = x.repeat(train.copies, 1, 1, 1)
             with torch.autocast(where.type, dtype=torch.bfloat16,

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -22,6 +21,7 @@ from bench.data import Dataset
 from bench.losses import smoothing_loss, split_votes
 from bench.registry import build_architecture
 from bench.seeding import derive_seed
+from bench.train_images import TrainingImages, augment, augment_generator, to_float
 
 __all__ = [
     "TrainState",
@@ -56,11 +56,6 @@ def build_base_classifier(config: DefenseConfig) -> nn.Module:
     return config.base_classifier(build_architecture)
 
 
-def to_float(images: Any) -> torch.Tensor:
-    """uint8 images (n, C, H, W) -> float32 in [0, 1]."""
-    return torch.tensor(np.asarray(images), dtype=torch.float32).div_(255.0)
-
-
 def _kaiming_init(model: nn.Module) -> None:
     """He-normal weights (fan-in, ReLU gain) and zero biases for every conv and linear layer."""
     for module in model.modules():
@@ -89,9 +84,12 @@ def _lr_factor(step: int, warmup: int, total: int) -> float:
 
 def learning_rate(train: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
     """The learning rate of optimizer step ``step`` of epoch ``epoch`` (both 0-based): warmup
-    then cosine decay to 0, or constant (a tenth of it from epoch ``lr_drop`` on)."""
+    then cosine decay to 0, constant (a tenth of it from epoch ``lr_drop`` on), or divided by 10
+    at each of ``lr_steps``."""
     if train.schedule == "constant":
         return train.lr / 10 if train.lr_drop and epoch >= train.lr_drop else train.lr
+    if train.schedule == "step":
+        return train.lr * 0.1 ** sum(epoch >= e for e in train.lr_steps)
     total, warmup = train.epochs * steps_per_epoch, train.warmup_epochs * steps_per_epoch
     return train.lr * _lr_factor(epoch * steps_per_epoch + step, warmup, total)
 
@@ -156,10 +154,10 @@ def evaluate_sample_accuracy(model: nn.Module, config: DefenseConfig, data: Data
     several times per image (a partition defense's submodels)."""
     model.eval()
     gen = torch.Generator().manual_seed(derive_seed(seed, 0, "eval-masks"))
-    x_all, y_all = to_float(data.images), torch.as_tensor(data.labels)
+    y_all = torch.as_tensor(data.labels)
     correct = seen = 0
     for start in range(0, len(data), batch_size):
-        x = x_all[start : start + batch_size]
+        x = to_float(data.images[start : start + batch_size])
         inputs = model_inputs(config, TrainConfig(mask_sharing="per-sample"), x.to(device), gen)
         flat, labels, _ = split_votes(model(inputs).cpu(), y_all[start : start + batch_size])
         correct += int((flat.argmax(1) == labels).sum())
@@ -218,13 +216,13 @@ def train_base_classifier(
         source = state.ema if state.ema is not None else params
         averaged = {name: source[name].detach().to(device).clone() for name in params}
     where = torch.device(device)
-    x_all = to_float(data.images).to(where)
-    y_all = torch.as_tensor(data.labels).to(where)
+    images = TrainingImages(data, where)
     for epoch in range(state.epoch, train.epochs):
         started = time.perf_counter()
         if epoch == train.lr_drop and train.lr_drop:  # the paper's second run: a new optimizer
             optimizer = make_optimizer(model.parameters(), train)
         order, (noise_gen,) = epoch_streams(train, epoch, n, where)
+        augment_gen = augment_generator(train, epoch, where)
         model.train()
         loss_sum = torch.zeros((), dtype=torch.float64, device=where)
         correct = torch.zeros((), dtype=torch.long, device=where)
@@ -233,7 +231,8 @@ def train_base_classifier(
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(train, epoch, i, steps_per_epoch)
             idx = order[start : start + train.batch_size]
-            x, y = x_all[idx], y_all[idx]
+            x, y = images.batch(idx)
+            x = augment(x, train.augment, augment_gen)
             if train.copies > 1:
                 x = x.repeat(train.copies, 1, 1, 1)
             with torch.autocast(where.type, dtype=torch.bfloat16,

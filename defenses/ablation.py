@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from defenses.ablation_math import l0_radius, l0_radius_pairwise
-from defenses.encodings import Encoding, encode
+from defenses.encodings import Encoding, Fill, encode, fill_tensor
 from defenses.masks import sample_keep_masks
 from defenses.smoothing import SmoothedClassifier
 from defenses.stats import clopper_pearson_lower, simultaneous_bounds
@@ -38,7 +38,7 @@ class AblationNoise:
 
     k: int
     encoding: Encoding = Encoding.MULTICHANNEL
-    fill: float = 0.0
+    fill: Fill = 0.0
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -64,8 +64,10 @@ class AblationNoise:
     def display(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """The kept pixels; NaN (multichannel NULL) or the fill value elsewhere."""
         views = x.expand(len(noise), -1, -1, -1).clone()
-        fill = math.nan if self.encoding is Encoding.MULTICHANNEL else self.fill
-        return views.masked_fill_(~noise.unsqueeze(1), fill)
+        if self.encoding is Encoding.MULTICHANNEL:
+            return views.masked_fill_(~noise.unsqueeze(1), math.nan)
+        keep = noise.unsqueeze(1).to(views.dtype)
+        return views * keep + fill_tensor(self.fill, views) * (1.0 - keep)
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ class RandomizedAblation(SmoothedClassifier):
         k: int,
         *,
         encoding: Encoding = Encoding.MULTICHANNEL,
-        fill: float = 0.0,
+        fill: Fill = 0.0,
         certificate: AblationCertificate = "levine-feizi",
         **kwargs: Any,
     ) -> None:

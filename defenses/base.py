@@ -13,15 +13,23 @@ from torch import nn
 if TYPE_CHECKING:
     from defenses.oracles import Oracle, Queries
 
-__all__ = ["ABSTAIN", "L0_PIXELS", "Certificate", "CertificateRule", "Defense", "NoiseModel",
-           "Prediction"]
+__all__ = ["ABSTAIN", "L0_PIXELS", "L2", "THREAT_MODELS", "Certificate", "CertificateRule",
+           "Defense", "NoiseModel", "Prediction"]
 
 ABSTAIN: int = -1
 """The only abstention sentinel: the label a smoothed classifier returns when it declines."""
 
 L0_PIXELS = "l0-pixels"
-"""The threat model of every certificate and attack here: L0, counted in pixel positions (a
+"""The threat model of the sparse certificates and attacks: L0, counted in pixel positions (a
 position changed in any of its channels counts once; d = H * W)."""
+
+L2 = "l2"
+"""The threat model of Gaussian smoothing's certificate and the L2 attacks: the Euclidean norm of
+the perturbation over all coordinates (channel values in [0, 1])."""
+
+THREAT_MODELS = (L0_PIXELS, L2)
+"""What a radius or an attack's size can count. Results of different threat models are never
+joined or compared."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,8 @@ class Certificate:
 
     Attributes:
         label: the certified class (the class selected from the N0 selection votes), or ABSTAIN.
-        radius: certified radius (L0: pixel positions); 0 when nothing beyond x is certified.
+        radius: certified radius in the defense's threat model (L0: pixel positions, a whole
+            number; L2: a Euclidean distance); 0 when nothing beyond x is certified.
             It is never negative here: "misclassified" (-1) is decided by the caller, who knows y.
         p_lower: one-sided lower confidence bound on the selected class's probability.
         selection_counts: votes per class over the N0 selection samples.
@@ -58,7 +67,7 @@ class Certificate:
     """
 
     label: int
-    radius: int
+    radius: float
     p_lower: float
     selection_counts: tuple[int, ...] = ()
     counts: tuple[int, ...] = ()
@@ -103,7 +112,7 @@ class CertificateRule(Protocol):
         """The name records give the certificate (e.g. "levine-feizi")."""
 
     def bound_and_radius(self, counts: list[int], label: int, n: int, alpha: float,
-                         shape: tuple[int, int, int]) -> tuple[float, int]:
+                         shape: tuple[int, int, int]) -> tuple[float, float]:
         """(p_lower, radius) for the selected ``label`` from ``counts`` (summing to n) at
         failure probability ``alpha``; radius -1 when nothing is certified. ``shape`` is the
         image's (C, H, W)."""
@@ -124,7 +133,7 @@ class Defense(Protocol):
         samples: N, the votes of PREDICT and of each attack query; 0 for a deterministic defense
             (it never abstains).
         alpha: PREDICT's two-sided level (unused when ``samples`` is 0).
-        threat_model: what its radius counts (``L0_PIXELS``).
+        threat_model: what its radius counts (``L0_PIXELS`` or ``L2``).
         forward_passes: base-classifier forward passes so far (a counter for measurements).
     """
 

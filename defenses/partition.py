@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from defenses.base import L0_PIXELS, Certificate, Prediction
-from defenses.encodings import Encoding, encode
+from defenses.encodings import Encoding, Fill, encode
 from defenses.oracles import LogitOracle, Oracle, Queries
 from defenses.partition_math import partition_radius, plurality
 from defenses.precision import InferenceModel, Precision
@@ -226,7 +226,7 @@ class SharedBase(nn.Module):
 
     def __init__(self, model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
                  masks: torch.Tensor, encoding: Encoding = Encoding.MULTICHANNEL,
-                 fill: float = 0.0) -> None:
+                 fill: Fill = 0.0) -> None:
         super().__init__()
         self.model = model
         self.register_buffer("masks", masks.clone(), persistent=False)

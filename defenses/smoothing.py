@@ -52,7 +52,7 @@ class SmoothedClassifier:
     attack oracle re-evaluate only the samples a changed pixel can affect.
     """
 
-    threat_model = L0_PIXELS
+    threat_model: str = L0_PIXELS
 
     def __init__(
         self,
@@ -118,9 +118,10 @@ class SmoothedClassifier:
         return self.noise.reads(noise)
 
     def bound_and_radius(self, counts: list[int], label: int,
-                         shape: tuple[int, int, int]) -> tuple[float, int]:
-        """(p_lower, radius in pixel positions) from the N estimation votes for the selected
-        ``label``; radius -1 when nothing is certified. ``shape`` is the image's (C, H, W)."""
+                         shape: tuple[int, int, int]) -> tuple[float, float]:
+        """(p_lower, radius in the threat model's units) from the N estimation votes for the
+        selected ``label``; radius -1 when nothing is certified. ``shape`` is the image's
+        (C, H, W)."""
         return self.rule.bound_and_radius(counts, label, self.n, self.alpha, shape)
 
     def noised_copies(self, images: torch.Tensor, per_image: int,

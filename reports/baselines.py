@@ -40,7 +40,7 @@ def _fmt(value: int) -> str:
 def lee_convention_median(records: Sequence[CertifyRecord]) -> int:
     """Lower median radius with misclassified (and abstained) images scored 0, as Lee et al.'s
     ``compute_l0.py`` does, instead of the paper's -infinity."""
-    return lower_median([max(r.radius, 0) for r in records])
+    return lower_median([max(int(r.radius), 0) for r in records])
 
 
 def _family(defense: str) -> str:
@@ -152,7 +152,7 @@ def summarize_pairwise_gain(records: Sequence[CertifyRecord], max_rho: int = 12)
     """Both certificates of one ablation run's (paper-certificate) records."""
     if not records:
         raise ValueError("no records to summarize")
-    paper = [r.radius for r in records]
+    paper = [int(r.radius) for r in records]
     pairwise = [pairwise_radius(r) for r in records]
     gains = [b - a for a, b in zip(paper, pairwise, strict=True) if a >= 0]
     n = len(records)

@@ -127,7 +127,8 @@ def pair_runs(attacks: Sequence[AttackRun], certifies: Sequence[CertifyRun]) -> 
 
 
 def _radius(pairing: Pairing) -> dict[int, int]:
-    return {} if pairing.certify is None else {r.image: r.radius for r in pairing.certify.records}
+    return {} if pairing.certify is None else {r.image: int(r.radius) for r in
+                                                 pairing.certify.records}
 
 
 def auditable(pairing: Pairing) -> list[int]:

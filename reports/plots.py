@@ -19,11 +19,13 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from defenses.base import L2
 from reports.comparison import AttackGroup, reference_run, run_name
 from reports.joined import CertifyRun, Pairing, empirical_robust_accuracy
+from reports.l2 import certified_l2
 
-__all__ = ["adversarial_examples", "attacks_vs_pointwise", "certified_curves", "noise_samples",
-           "radius_scatter", "robustness_curves", "sweep_plot"]
+__all__ = ["adversarial_examples", "attacks_vs_pointwise", "certified_curves", "l2_curves",
+           "noise_samples", "radius_scatter", "robustness_curves", "sweep_plot"]
 
 
 def _legend_below(ax: Axes, columns: int = 1) -> None:
@@ -84,7 +86,7 @@ def certified_curves(groups: Sequence[tuple[Sequence[CertifyRun], Sequence[int]]
     if not groups:
         return None
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
-    top = max(11, *(r.radius for runs, _ in groups for run in runs for r in run.records)) + 1
+    top = max(11, *(int(r.radius) for runs, _ in groups for run in runs for r in run.records)) + 1
     rhos = list(range(top + 1))
     colours = plt.get_cmap("tab10")
     i = 0
@@ -285,4 +287,42 @@ def attacks_vs_pointwise(groups: Sequence[AttackGroup]) -> Figure | None:
         ax.set_title(f"{group.defense}\n{len(images)} images, {run_name(reference)} vs the "
                      "other attacks", fontsize=9)
         _legend_below(ax, columns=3)
+    return fig
+
+
+def l2_curves(certifies: Sequence[CertifyRun], pairings: Sequence[Pairing]) -> Figure | None:
+    """Certified accuracy (solid) and accuracy under each confirmed L2 attack on the same defense
+    (dashed: the share of images whose confirmed adversarial is farther than r, or that none was
+    found for) against the L2 radius r; None when there is no L2 certification run."""
+    runs = [run for run in certifies if run.first.threat_model == L2]
+    if not runs:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    attacks = [p for p in pairings if p.certify in runs and p.attack.first.threat_model == L2]
+    sizes = [r.best_confirmed_l0 for p in attacks for r in p.attack.records
+             if math.isfinite(r.best_confirmed_l0)]
+    top = min(10.0, max([2.0, *(r.radius for run in runs for r in run.records), *sizes]))
+    grid = [top * i / 400 for i in range(401)]
+    colours = plt.get_cmap("tab10")
+    i = 0
+    for run in runs:
+        n = len(run.records)
+        ax.plot(grid, [100 * sum(certified_l2(r, g) for r in run.records) / n for g in grid],
+                color=colours(i % 10), label=f"certified: {run.label}")
+        i += 1
+        for p in attacks:
+            if p.certify is not run:
+                continue
+            attacked = p.attack.records
+            ax.plot(grid, [100 * sum(not r.clean_adversarial and r.best_confirmed_l0 > g
+                                     for r in attacked) / len(attacked) for g in grid],
+                    linestyle="--", color=colours(i % 10),
+                    label=f"under {p.attack.first.attack} ({len(attacked)} images)")
+            i += 1
+    ax.set_xlabel("L2 radius r (pixel values in [0, 1])")
+    ax.set_ylabel("accuracy at r (%)")
+    ax.set_ylim(0, 101)
+    ax.set_xlim(0, top)
+    ax.grid(alpha=0.3)
+    _legend_below(ax)
     return fig

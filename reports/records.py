@@ -18,7 +18,8 @@ class CertifyRecord:
     """One certified image. ``radius`` is -1 when the certified class is wrong or CERTIFY abstains
     (the paper's "misclassified"); ``prediction``/``abstained`` are PREDICT on the N estimation
     votes (Cohen et al.'s two-sided test). ``config`` is the run's identity document (JSON) and
-    ``run_hash`` its hash; ``threat_model`` says what the radius counts (pixel positions)."""
+    ``run_hash`` its hash; ``threat_model`` says what the radius counts: pixel positions (L0, a
+    whole number) or an L2 distance."""
 
     run_hash: str
     defense: str
@@ -29,7 +30,7 @@ class CertifyRecord:
     image: int
     label: int
     certified_label: int
-    radius: int
+    radius: float
     p_lower: float
     selection_counts: tuple[int, ...]
     counts: tuple[int, ...]

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from reports.paper import paper_value
+from reports.paper import paper_sweep, paper_value
 from reports.records import AttackRecord, CertifyRecord
 from reports.tabular import Table
 
@@ -92,7 +92,7 @@ def summarize_certify(records: Sequence[CertifyRecord], max_rho: int = 11) -> Ce
     if not records:
         raise ValueError("no records to summarize")
     n = len(records)
-    radii = sorted(r.radius for r in records)
+    radii = sorted(int(r.radius) for r in records)  # L0: whole pixel positions
     return CertifySummary(
         defense=shown_defense(records[0].defense, records[0].config),
         images=n,
@@ -118,13 +118,14 @@ def _fmt_median(value: int | None) -> str:
 
 
 def table1(summaries: Sequence[CertifySummary]) -> Table:
-    """Table 1: accuracy (abstained), median certified robustness, paper beside ours."""
+    """Table 1: accuracy (abstained), median certified robustness, paper beside ours (Table 1's
+    numbers on MNIST, Table 3's on CIFAR-10, Table 6's on ImageNet: ``paper_sweep``)."""
     columns = ("defense", "images", "N0", "N", "alpha", "accuracy (abstained)",
                "median certified (upper)", "paper: accuracy (abstained)", "paper: median",
                "s/image", "data")
     rows = []
     for s in summaries:
-        paper = paper_value(s.dataset, "table1", registry_name(s.defense))
+        paper = paper_sweep(s.dataset, registry_name(s.defense))
         rows.append((
             s.defense, str(s.images), *s.settings,
             f"{100 * s.accuracy:.2f}% ({100 * s.abstained:.2f}%)",
@@ -253,7 +254,8 @@ def table2(summaries: Sequence[AttackSummary]) -> Table:
             str(s.restarts), "-" if s.mask_policy == "none" else s.mask_policy,
             f"{s.queries_per_image:.0f}",
             f"{s.forward_passes_per_image:.3g}", f"{s.seconds_per_image:.1f}",
-            f"{paper[0]:.1f}%" if paper else "-", f"{paper[1]:g}" if paper else "-",
+            f"{paper[0]:.1f}%" if paper else "-",
+            f"{paper[1]:g}" if paper and paper[1] is not None else "-",
         ))
     return Table(columns, tuple(rows), "llrrlrrrrrrlrrrrr")
 

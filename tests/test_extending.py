@@ -59,6 +59,20 @@ def test_the_page_has_one_file_per_extension() -> None:
     assert sorted(_files()) == ["npz_digits.py", "random_pixels.py", "tiny_ablation.py"]
 
 
+def test_the_worked_examples_quote_the_code_as_it_is() -> None:
+    """Each block that starts ``# from PATH`` quotes PATH: its lines appear there, in order."""
+    quoted = [block for block in _blocks("python") if block.startswith("# from ")]
+    assert len(quoted) == 4
+    for block in quoted:
+        first, *lines = block.splitlines()
+        source = [line.strip() for line in (ROOT / first[len("# from "):]).read_text()
+                  .splitlines()]
+        at = 0
+        for line in (line.strip() for line in lines if line.strip()):
+            assert line in source[at:], f"{first}: not found in order: {line}"
+            at = source.index(line, at) + 1
+
+
 def test_a_plugin_defense_and_attack_through_the_command_line(folder: Path) -> None:
     plugins = ["--plugin", "tiny_ablation", "--plugin", "random_pixels"]
     assert "tiny-ablation-k{K}" in _bench(folder, "list", *plugins)
