@@ -15,7 +15,6 @@ re-encoding): they are used, recorded as ``data_source = "cifar10-format"``, and
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.data import Dataset, Splits
+from bench.data import Dataset, Splits, default_cache_dir, file_md5
 from bench.errors import InputError
 
 __all__ = ["CIFAR10_FILES", "CIFAR10_MEAN", "CIFAR10_SOURCE", "FORMAT_SOURCE", "find_cifar10_dir",
@@ -44,19 +43,6 @@ FORMAT_SOURCE = "cifar10-format"
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 """The per-channel mean of CIFAR-10's training images (the mean-NULL fill)."""
 ARCHIVE = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-
-
-def _default_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "bench" / "cifar10"
-
-
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def find_cifar10_dir(root: Path) -> Path | None:
@@ -116,7 +102,7 @@ def write_batch(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
 
 def _load_folder(folder: Path) -> Splits:
     arrays = {name: read_batch(folder / name) for name in CIFAR10_FILES}
-    original = all(_md5(folder / name) == md5 for name, (md5, _) in CIFAR10_FILES.items())
+    original = all(file_md5(folder / name) == md5 for name, (md5, _) in CIFAR10_FILES.items())
     source = CIFAR10_SOURCE if original else FORMAT_SOURCE
     notice = "" if original else (
         f"the batches under {folder} are not the original CIFAR-10 files (their md5 differs): "
@@ -142,7 +128,7 @@ def load_cifar10(data_root: str | Path | None = None, *, cache_dir: Path | None 
     if data_root is None and os.environ.get("BENCH_CIFAR10_ROOT"):
         data_root = os.environ["BENCH_CIFAR10_ROOT"]
     roots = [Path(data_root).expanduser()] if data_root is not None else [
-        cache_dir if cache_dir is not None else _default_cache()]
+        cache_dir if cache_dir is not None else default_cache_dir("cifar10")]
     for root in roots:
         folder = find_cifar10_dir(root)
         if folder is not None:

@@ -41,6 +41,7 @@ __all__ = [
     "Splits",
     "default_cache_dir",
     "download_mnist",
+    "file_md5",
     "find_mnist_dir",
     "load_mnist",
     "read_idx",
@@ -127,13 +128,15 @@ class Splits:
     notice: str = ""
 
 
-def default_cache_dir() -> Path:
-    """The per-user cache: ``$XDG_CACHE_HOME/bench/mnist`` or ``~/.cache/bench/mnist``."""
+def default_cache_dir(dataset: str = "mnist") -> Path:
+    """A dataset's per-user cache: ``$XDG_CACHE_HOME/bench/<dataset>`` or
+    ``~/.cache/bench/<dataset>``."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "bench" / "mnist"
+    return Path(base) / "bench" / dataset
 
 
-def _md5(path: Path) -> str:
+def file_md5(path: Path) -> str:
+    """The md5 hex digest of a file, read in 1 MiB blocks."""
     h = hashlib.md5()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -193,7 +196,7 @@ def _load_folder(folder: Path, verify: bool) -> Splits:
     arrays: dict[str, np.ndarray] = {}
     for name, (md5, count) in FILES.items():
         path = folder / name
-        if verify and _md5(path) != md5:
+        if verify and file_md5(path) != md5:
             raise InputError(
                 f"{path} fails its md5 check (expected {md5}): corrupt or not the original file. "
                 "Replace it with the original MNIST file."
@@ -221,7 +224,7 @@ def download_mnist(
     target.mkdir(parents=True, exist_ok=True)
     for name, (md5, _) in FILES.items():
         dest = target / name
-        if dest.is_file() and _md5(dest) == md5:
+        if dest.is_file() and file_md5(dest) == md5:
             continue
         for mirror in mirrors:
             fd, tmp_name = tempfile.mkstemp(dir=target, prefix=".part-")
@@ -231,7 +234,7 @@ def download_mnist(
                     mirror + name, timeout=timeout
                 ) as response:
                     shutil.copyfileobj(response, out)
-                if _md5(tmp) != md5:
+                if file_md5(tmp) != md5:
                     log.warning("%s from %s fails its md5 check; trying the next", name, mirror)
                     continue
                 os.replace(tmp, dest)
