@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from attacks.foolbox_minimum import FoolboxMinimum
+from attacks.foolbox_minimum import FoolboxMinimum, require_numba
 from attacks.objectives import GradientConfig
 from attacks.prune import prune
 
@@ -104,9 +104,6 @@ class BrendelBethgeL0(_FoolboxL0):
     def foolbox_attack(self) -> Any:
         import foolbox as fb
 
-        try:
-            import numba  # noqa: F401
-        except ImportError:
-            raise RuntimeError("bb-l0 needs numba: pip install numba") from None
+        require_numba(self.name)
         return fb.attacks.L0BrendelBethgeAttack(init_attack=fb.attacks.SaltAndPepperNoiseAttack(),
                                                 steps=self.config.steps)

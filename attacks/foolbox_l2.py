@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from attacks.foolbox_minimum import FoolboxMinimum
+from attacks.foolbox_minimum import FoolboxMinimum, require_numba
 from attacks.line_search import shortest_on_ray
 from attacks.objectives import GradientConfig
 from defenses.base import L2
@@ -115,8 +115,5 @@ class BrendelBethgeL2(_FoolboxL2):
     def foolbox_attack(self) -> Any:
         import foolbox as fb
 
-        try:
-            import numba  # noqa: F401
-        except ImportError:
-            raise RuntimeError("bb-l2 needs numba: pip install numba") from None
+        require_numba(self.name)
         return fb.attacks.L2BrendelBethgeAttack(steps=self.config.steps)

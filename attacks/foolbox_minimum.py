@@ -22,7 +22,7 @@ from attacks.base import Attack, AttackResult, AttackTarget, RestartResult, run_
 from attacks.base import restart_result as finish
 from attacks.objectives import GradientConfig, candidate_check, holdout_check
 
-__all__ = ["Counted", "FoolboxMinimum"]
+__all__ = ["Counted", "FoolboxMinimum", "require_numba"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,15 @@ class FoolboxMinimum(Attack):
             return finish(target, r, x, x_adv, surrogate.calls, began, self.threat_model)
 
         return run_restarts(self.config.restarts, one, on_restart)
+
+
+def require_numba(attack: str) -> None:
+    """RuntimeError naming ``attack`` unless numba, which foolbox's Brendel-Bethge attacks
+    compile their optimizer with, can be imported."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        raise RuntimeError(f"{attack} needs numba: pip install numba") from None
 
 
 class Counted(torch.nn.Module):

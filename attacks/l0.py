@@ -10,6 +10,12 @@ from defenses.base import L0_PIXELS, L2
 __all__ = ["l2_norm", "perturbation_size", "pixel_l0"]
 
 
+def _check_pair(x: torch.Tensor, x_adv: torch.Tensor) -> None:
+    if x.shape != x_adv.shape or x.dim() != 4:
+        raise ValueError(f"need two (B, C, H, W) tensors of one shape, got {tuple(x.shape)} and "
+                         f"{tuple(x_adv.shape)}")
+
+
 def pixel_l0(x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
     """Number of pixel positions where any channel of ``x_adv`` differs from ``x``.
 
@@ -24,17 +30,13 @@ def pixel_l0(x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
     Returns:
         int64 tensor (B,).
     """
-    if x.shape != x_adv.shape or x.dim() != 4:
-        raise ValueError(f"need two (B, C, H, W) tensors of one shape, got {tuple(x.shape)} and "
-                         f"{tuple(x_adv.shape)}")
+    _check_pair(x, x_adv)
     return (x != x_adv).any(dim=1).flatten(1).sum(dim=1)
 
 
 def l2_norm(x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
     """Euclidean norm of ``x_adv - x`` over all coordinates of each image, float64 (B,)."""
-    if x.shape != x_adv.shape or x.dim() != 4:
-        raise ValueError(f"need two (B, C, H, W) tensors of one shape, got {tuple(x.shape)} and "
-                         f"{tuple(x_adv.shape)}")
+    _check_pair(x, x_adv)
     norms: torch.Tensor = (x_adv.double() - x.double()).flatten(1).norm(dim=1)
     return norms
 

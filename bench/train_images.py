@@ -38,10 +38,15 @@ class TrainingImages:
 
     def __init__(self, data: Dataset, where: torch.device) -> None:
         self.where = where
-        self.streamed = not isinstance(data.images, np.ndarray)
         self.source = data.images
-        self.x_all = None if self.streamed else to_float(data.images).to(where)
+        self.x_all = (to_float(data.images).to(where) if isinstance(data.images, np.ndarray)
+                      else None)
         self.y_all = torch.as_tensor(data.labels).to(where)
+
+    @property
+    def streamed(self) -> bool:
+        """Whether batches are decoded on demand (a streamed split) rather than held."""
+        return self.x_all is None
 
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (B, C, H, W) float32 in [0, 1] and labels (B,) of the rows ``idx``, on the

@@ -14,7 +14,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from defenses.base import L2
 from reports.joined import CertifyRun, Pairing
 from reports.records import AttackRecord, CertifyRecord
 from reports.tables import lower_median
@@ -70,16 +69,15 @@ def _attack_summary(attack: Sequence[AttackRecord],
 
 
 def l2_rows(certifies: Sequence[CertifyRun], pairings: Sequence[Pairing]) -> list[L2Row]:
-    """A row per L2 certification run, with the L2 attack runs joined with it."""
+    """A row per L2 certification run, with the attack runs joined with it (``pair_runs`` joins
+    runs of one threat model only)."""
     rows = []
     for run in certifies:
-        if run.first.threat_model != L2:
-            continue
         records = run.records
         n = len(records)
         by_image = {r.image: r for r in records}
         attacks = tuple(_attack_summary(p.attack.records, by_image) for p in pairings
-                        if p.certify is run and p.attack.first.threat_model == L2)
+                        if p.certify is run)
         rows.append(L2Row(
             label=run.label, images=n,
             accuracy=sum(r.prediction == r.label for r in records) / n,
@@ -110,16 +108,14 @@ def l2_table(rows: Sequence[L2Row]) -> Table:
 
 
 def l2_attack_table(pairings: Sequence[Pairing]) -> Table:
-    """Every L2 attack run: images, clean accuracy, lower median confirmed L2 size, confirmed
-    share of the correctly answered images, the certificate it was joined with (an L2 one of the
-    same defense, model and images, or none) and violations of it."""
+    """A row per L2 attack run: images, clean accuracy, lower median confirmed L2 size,
+    confirmed share of the correctly answered images, the certificate it was joined with (an L2
+    one of the same defense, model and images, or none) and violations of it."""
     columns = ("defense and attack", "images", "clean accuracy", "median confirmed L2",
                "confirmed", "seconds / image", "certificate", "violations")
     out = []
     for p in pairings:
         records = p.attack.records
-        if records[0].threat_model != L2:
-            continue
         by_image = {r.image: r for r in p.certify.records} if p.certify else {}
         _, images, median, share, bad = _attack_summary(records, by_image)
         clean = sum(not r.clean_adversarial for r in records) / images

@@ -19,7 +19,6 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from defenses.base import L2
 from reports.comparison import AttackGroup, reference_run, run_name
 from reports.joined import CertifyRun, Pairing, empirical_robust_accuracy
 from reports.l2 import certified_l2
@@ -293,12 +292,13 @@ def attacks_vs_pointwise(groups: Sequence[AttackGroup]) -> Figure | None:
 def l2_curves(certifies: Sequence[CertifyRun], pairings: Sequence[Pairing]) -> Figure | None:
     """Certified accuracy (solid) and accuracy under each confirmed L2 attack on the same defense
     (dashed: the share of images whose confirmed adversarial is farther than r, or that none was
-    found for) against the L2 radius r; None when there is no L2 certification run."""
-    runs = [run for run in certifies if run.first.threat_model == L2]
+    found for) against the L2 radius r, of L2 runs (``certifies``) and the attack runs joined
+    with them; None when there is no certification run."""
+    runs = list(certifies)
     if not runs:
         return None
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
-    attacks = [p for p in pairings if p.certify in runs and p.attack.first.threat_model == L2]
+    attacks = [p for p in pairings if p.certify in runs]
     sizes = [r.best_confirmed_l0 for p in attacks for r in p.attack.records
              if math.isfinite(r.best_confirmed_l0)]
     top = min(10.0, max([2.0, *(r.radius for run in runs for r in run.records), *sizes]))
